@@ -1,0 +1,55 @@
+// swift-tools-version:6.1
+// The arrows point one way: service → expressions → engine, service → HTTP server.
+import PackageDescription
+
+let package = Package(
+  name: "Adjoint",
+  platforms: [.macOS(.v14)],
+  products: [
+    .executable(name: "adjoint", targets: ["adjoint"]),
+    .library(name: "AdjointClient", targets: ["AdjointClient"]),
+    .library(name: "AdjointEngine", targets: ["AdjointEngine"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+  ],
+  targets: [
+    // The tape engine: tensors, programs, workspaces, forward and reverse passes. Standard library plus swift-numerics' RealModule.
+    .target(name: "AdjointEngine", dependencies: [.product(name: "RealModule", package: "swift-numerics")]),
+    // A small, fast JSON reader and writer that never goes through Codable. Standard library only.
+    .target(name: "AdjointJSON"),
+    // The `expr` language and the JSON `graph` form, compiled to engine programs.
+    .target(name: "AdjointExpressions", dependencies: ["AdjointEngine"]),
+    // C libraries from Debian's -dev packages, each wrapped by exactly one Swift target.
+    .systemLibrary(
+      name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+    .systemLibrary(
+      name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+    .target(name: "Gzip", dependencies: ["CZlib"]),
+    .target(name: "TLS", dependencies: ["COpenSSL"]),
+    // HTTP/1.1 as pure state machines: request parser and response writer, no sockets.
+    .target(name: "HTTPCore"),
+    // Sockets and Dispatch under HTTPCore. Every Glibc call lives in Sys/Syscalls.swift.
+    .target(name: "HTTPServer", dependencies: ["HTTPCore", "Gzip", "TLS"]),
+    // The routes of the wire contract.
+    .target(
+      name: "AdjointService",
+      dependencies: ["AdjointExpressions", "AdjointEngine", "AdjointJSON", "HTTPServer", "HTTPCore"],
+      resources: [.copy("Resources/openapi.yaml")]),
+    // The client SDK (grows in a later issue).
+    .target(name: "AdjointClient", dependencies: ["AdjointEngine"]),
+    .executableTarget(
+      name: "adjoint",
+      dependencies: [
+        "AdjointService",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
+    .testTarget(name: "AdjointEngineTests", dependencies: ["AdjointEngine"]),
+    .testTarget(name: "AdjointJSONTests", dependencies: ["AdjointJSON"]),
+    .testTarget(name: "AdjointExpressionsTests", dependencies: ["AdjointExpressions"]),
+    .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore", "Gzip", "TLS"]),
+    .testTarget(name: "AdjointServiceTests", dependencies: ["AdjointService", "AdjointJSON"]),
+  ],
+  swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,184 @@
+/// A compiled, immutable program: a flat list of single-assignment instructions over slots.
+///
+/// Every slot is an input, a constant or the output of exactly one instruction, and an instruction reads only
+/// slots defined before it, so program order is a topological order. A program is verified when it is built,
+/// and it is `Sendable`: many workers replay one program at once, each in its own ``Workspace``.
+public struct Program: Sendable {
+  /// A named slot: an input or an output of the program.
+  public struct Binding: Sendable, Equatable {
+    /// The name the request uses.
+    public let name: String
+    /// The slot that holds it.
+    public let slot: Int
+  }
+
+  /// Where a slot's elements live in a workspace's arenas.
+  public struct Slot: Sendable, Equatable {
+    /// The tensor shape of the slot.
+    public let shape: [Int]
+    /// The index of the slot's first element in the arena.
+    public let offset: Int
+    /// The number of elements.
+    public let count: Int
+  }
+
+  /// One step of the program: `out = op(a, b)`; `b` is -1 for unary ops.
+  struct Instruction: Sendable, Equatable {
+    var op: OpCode
+    var out: Int32
+    var a: Int32
+    var b: Int32
+  }
+
+  /// Every slot, in definition order.
+  public let slots: [Slot]
+  /// The program's inputs, in the order they were declared.
+  public let inputs: [Binding]
+  /// The program's outputs.
+  public let outputs: [Binding]
+  let code: [Instruction]
+  /// For each instruction, the front end's tag of the source that produced it (an expression offset or a node index).
+  public let origins: [Int32]
+  let constants: [(slot: Int, scalars: [Double])]
+  /// The number of doubles each arena of a workspace holds.
+  public let arenaCount: Int
+  /// True when every slot holds one element: the executor then runs a specialised scalar loop.
+  let allScalar: Bool
+
+  /// The number of instructions.
+  public var instructionCount: Int { code.count }
+
+  /// The input with the given name.
+  public func input(named name: String) -> Binding? { inputs.first { $0.name == name } }
+
+  /// A readable listing of the program, one line per input, constant and instruction.
+  ///
+  /// ```
+  /// %0 = input x []
+  /// %2 = mul %0 %1 []
+  /// ```
+  public var listing: String {
+    var lines: [String] = []
+    for binding in inputs { lines.append("%\(binding.slot) = input \(binding.name) \(slots[binding.slot].shape)") }
+    for constant in constants {
+      let text = constant.scalars.count == 1 ? "\(constant.scalars[0])" : "<\(constant.scalars.count) values>"
+      lines.append("%\(constant.slot) = const \(text) \(slots[constant.slot].shape)")
+    }
+    for instruction in code {
+      let operands = instruction.b < 0 ? "%\(instruction.a)" : "%\(instruction.a) %\(instruction.b)"
+      lines.append("%\(instruction.out) = \(instruction.op.name) \(operands) \(slots[Int(instruction.out)].shape)")
+    }
+    for output in outputs { lines.append("output \(output.name) = %\(output.slot)") }
+    return lines.joined(separator: "\n")
+  }
+
+  init(
+    slots: [Slot], inputs: [Binding], outputs: [Binding], code: [Instruction], origins: [Int32],
+    constants: [(slot: Int, scalars: [Double])]
+  ) {
+    self.slots = slots
+    self.inputs = inputs
+    self.outputs = outputs
+    self.code = code
+    self.origins = origins
+    self.constants = constants
+    self.arenaCount = slots.last.map { $0.offset + $0.count } ?? 0
+    self.allScalar = slots.allSatisfy { $0.count == 1 }
+  }
+
+  /// Checks the program's invariants: single assignment, definition before use, operand shapes that fit each op,
+  /// slots laid out contiguously, outputs defined.
+  ///
+  /// - Throws: ``ProgramError/invalid(_:)`` naming the first broken invariant.
+  public func verify() throws(ProgramError) {
+    var defined = [Bool](repeating: false, count: slots.count)
+    var offset = 0
+    for (index, slot) in slots.enumerated() {
+      guard slot.offset == offset, slot.count == Tensor.elementCount(slot.shape) else {
+        throw .invalid("slot %\(index) is not laid out contiguously")
+      }
+      offset += slot.count
+    }
+    func define(_ slot: Int, _ what: String) throws(ProgramError) {
+      guard slot >= 0, slot < slots.count else { throw .invalid("\(what) names slot %\(slot), which does not exist") }
+      guard !defined[slot] else { throw .invalid("slot %\(slot) is assigned twice (\(what))") }
+      defined[slot] = true
+    }
+    for binding in inputs { try define(binding.slot, "input \(binding.name)") }
+    for constant in constants {
+      try define(constant.slot, "constant")
+      guard constant.scalars.count == slots[constant.slot].count else {
+        throw .invalid("constant %\(constant.slot) has the wrong number of elements")
+      }
+    }
+    guard origins.count == code.count else { throw .invalid("origins and instructions differ in count") }
+    for (index, instruction) in code.enumerated() {
+      let operands = instruction.op.arity == 2 ? [instruction.a, instruction.b] : [instruction.a]
+      for operand in operands {
+        guard operand >= 0, Int(operand) < slots.count, defined[Int(operand)] else {
+          throw .invalid("instruction \(index) (\(instruction.op.name)) reads %\(operand) before it is defined")
+        }
+      }
+      if instruction.op.arity == 1 && instruction.b != -1 {
+        throw .invalid("instruction \(index) (\(instruction.op.name)) is unary but has a second operand")
+      }
+      let shapes = operands.map { slots[Int($0)].shape }
+      let expected: [Int]
+      do { expected = try ShapeRules.resultShape(instruction.op, shapes) } catch {
+        throw .invalid("instruction \(index): \(error.message)")
+      }
+      try define(Int(instruction.out), "instruction \(index)")
+      guard slots[Int(instruction.out)].shape == expected else {
+        throw .invalid("instruction \(index) (\(instruction.op.name)) writes a slot of the wrong shape")
+      }
+    }
+    for output in outputs {
+      guard output.slot >= 0, output.slot < slots.count, defined[output.slot] else {
+        throw .invalid("output \(output.name) names an undefined slot")
+      }
+    }
+  }
+}
+
+/// An error in the structure of a program: a bug in a front end, never the user's input.
+public enum ProgramError: Error, Equatable {
+  /// The program breaks an invariant; the text says which.
+  case invalid(String)
+}
+
+/// An operand shape that an operation cannot take.
+public struct ShapeError: Error, Equatable, Sendable {
+  /// What is wrong, for a person: "cannot broadcast shapes [2, 3] and [3, 2]".
+  public let message: String
+  /// Creates the error.
+  public init(_ message: String) { self.message = message }
+}
+
+/// The shape rule of every op.
+public enum ShapeRules {
+  /// The shape of `op` applied to operands of the given shapes.
+  ///
+  /// Binary elementwise ops take equal shapes, or one operand with exactly one element whose rank is at most the
+  /// other's (it is broadcast). `sum` reduces over every axis.
+  ///
+  /// - Throws: ``ShapeError`` when the operands do not fit the op.
+  public static func resultShape(_ op: OpCode, _ shapes: [[Int]]) throws(ShapeError) -> [Int] {
+    guard shapes.count == op.arity else {
+      throw ShapeError("\(op.name) takes \(op.arity) operand\(op.arity == 1 ? "" : "s"), not \(shapes.count)")
+    }
+    switch op {
+    case .add, .sub, .mul, .div, .pow:
+      let (a, b) = (shapes[0], shapes[1])
+      if a == b { return a }
+      let countA = Tensor.elementCount(a)
+      let countB = Tensor.elementCount(b)
+      if countB == 1 && b.count <= a.count { return a }
+      if countA == 1 && a.count <= b.count { return b }
+      throw ShapeError("\(op.name): cannot broadcast shapes \(a) and \(b)")
+    case .neg, .sin, .cos, .exp, .log, .tanh, .sqrt:
+      return shapes[0]
+    case .sum:
+      return []
+    }
+  }
+}

@@ -1,0 +1,86 @@
+/// Builds a ``Program`` one operation at a time, checking shapes as it goes.
+///
+/// ```swift
+/// var builder = ProgramBuilder()
+/// let x = builder.input("x", shape: [])
+/// let y = try builder.apply(.sin, x)
+/// let program = try builder.build(outputs: [("out", y)])
+/// ```
+public struct ProgramBuilder {
+  /// A handle to a slot of the program under construction.
+  public struct Value: Hashable, Sendable {
+    /// The slot index.
+    public let slot: Int
+  }
+
+  private var slots: [Program.Slot] = []
+  private var inputs: [Program.Binding] = []
+  private var code: [Program.Instruction] = []
+  private var origins: [Int32] = []
+  private var constants: [(slot: Int, scalars: [Double])] = []
+  private var scalarConstants: [UInt64: Value] = [:]
+  private var offset = 0
+
+  /// Creates an empty builder.
+  public init() {}
+
+  /// The shape of a value.
+  public func shape(of value: Value) -> [Int] { slots[value.slot].shape }
+
+  /// The number of instructions so far.
+  public var instructionCount: Int { code.count }
+
+  private mutating func newSlot(_ shape: [Int]) -> Value {
+    let count = Tensor.elementCount(shape)
+    slots.append(Program.Slot(shape: shape, offset: offset, count: count))
+    offset += count
+    return Value(slot: slots.count - 1)
+  }
+
+  /// Declares an input of the given shape.
+  public mutating func input(_ name: String, shape: [Int]) -> Value {
+    let value = newSlot(shape)
+    inputs.append(Program.Binding(name: name, slot: value.slot))
+    return value
+  }
+
+  /// A constant tensor; equal scalar constants share one slot.
+  public mutating func constant(_ tensor: Tensor) -> Value {
+    if tensor.rank == 0, let existing = scalarConstants[tensor.scalars[0].bitPattern] { return existing }
+    let value = newSlot(tensor.shape)
+    constants.append((value.slot, tensor.scalars))
+    if tensor.rank == 0 { scalarConstants[tensor.scalars[0].bitPattern] = value }
+    return value
+  }
+
+  /// A rank-0 constant.
+  public mutating func constant(_ scalar: Double) -> Value { constant(Tensor(scalar)) }
+
+  /// Appends `op` applied to `operands`.
+  ///
+  /// - Parameters:
+  ///   - op: the operation.
+  ///   - operands: one or two values, as `op.arity` says.
+  ///   - origin: the front end's tag for this operation (an offset into `expr`, a node index), kept for errors.
+  /// - Throws: ``ShapeError`` when the operands' shapes do not fit `op`.
+  public mutating func apply(_ op: OpCode, _ operands: Value..., origin: Int32 = -1) throws(ShapeError) -> Value {
+    let shape = try ShapeRules.resultShape(op, operands.map { slots[$0.slot].shape })
+    let out = newSlot(shape)
+    code.append(
+      Program.Instruction(
+        op: op, out: Int32(out.slot), a: Int32(operands[0].slot), b: operands.count > 1 ? Int32(operands[1].slot) : -1))
+    origins.append(origin)
+    return out
+  }
+
+  /// Finishes the program with the given named outputs and verifies it.
+  ///
+  /// - Throws: ``ProgramError`` if the program breaks an invariant (a bug, not a user error).
+  public func build(outputs: [(name: String, value: Value)]) throws(ProgramError) -> Program {
+    let program = Program(
+      slots: slots, inputs: inputs, outputs: outputs.map { Program.Binding(name: $0.name, slot: $0.value.slot) },
+      code: code, origins: origins, constants: constants)
+    try program.verify()
+    return program
+  }
+}
