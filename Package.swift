@@ -4,7 +4,7 @@ import PackageDescription
 
 let package = Package(
   name: "Adjoint",
-  platforms: [.macOS(.v14)],
+  platforms: [.macOS(.v15)],
   products: [
     .executable(name: "adjoint", targets: ["adjoint"]),
     .library(name: "AdjointClient", targets: ["AdjointClient"]),
@@ -36,7 +36,7 @@ let package = Package(
     .target(
       name: "AdjointService",
       dependencies: ["AdjointExpressions", "AdjointEngine", "AdjointJSON", "HTTPServer", "HTTPCore"],
-      resources: [.copy("Resources/openapi.yaml")]),
+      resources: [.embedInCode("Resources/openapi.yaml")]),
     // The client SDK (grows in a later issue).
     .target(name: "AdjointClient", dependencies: ["AdjointEngine"]),
     .executableTarget(
@@ -48,7 +48,7 @@ let package = Package(
     .testTarget(name: "AdjointEngineTests", dependencies: ["AdjointEngine"]),
     .testTarget(name: "AdjointJSONTests", dependencies: ["AdjointJSON"]),
     .testTarget(name: "AdjointExpressionsTests", dependencies: ["AdjointExpressions"]),
-    .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore", "Gzip", "TLS"]),
+    .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore", "HTTPServer", "Gzip", "TLS"]),
     .testTarget(name: "AdjointServiceTests", dependencies: ["AdjointService", "AdjointJSON"]),
   ],
   swiftLanguageModes: [.v6]

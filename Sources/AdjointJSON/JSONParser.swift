@@ -1,0 +1,622 @@
+/// A strict RFC 8259 JSON parser.
+///
+/// - No trailing commas, comments, leading zeros, `NaN`/`Infinity` literals, or byte order mark; strings must be
+///   valid UTF-8 without raw control characters; `\u` escapes must pair surrogates; keys must be unique.
+/// - Numbers become the correctly rounded double; a literal beyond the double range (`1e400`) is an error,
+///   underflow to a subnormal or zero is not.
+/// - Iterative (no recursion), with a nesting limit (``JSONLimits/maxDepth``, inclusive).
+/// - Never reads outside the input buffer, whatever the input.
+///
+/// A rectangular nested array of numbers, such as a tensor `[[1, 2], [3, 4]]`, is parsed straight into one
+/// contiguous `[Double]` with its shape (see ``JSONArray/numericTensor``); anything else inside an array
+/// (a string, an object, a ragged row, ...) falls back to the general representation, with each rectangular
+/// numeric sub-array still stored compactly.
+public enum JSONParser {
+  /// Parses one JSON document (surrounding whitespace allowed) from raw UTF-8 bytes.
+  public static func parse(_ bytes: UnsafeRawBufferPointer, limits: JSONLimits = .default) throws(JSONError)
+    -> JSONValue
+  {
+    guard let base = bytes.baseAddress, bytes.count > 0 else {
+      throw JSONError(kind: .syntax, offset: 0, message: "unexpected end of input, expected a value")
+    }
+    var parser = Parser(base: base.assumingMemoryBound(to: UInt8.self), count: bytes.count, limits: limits)
+    return try parser.parseDocument()
+  }
+
+  /// Parses one JSON document from raw UTF-8 bytes.
+  public static func parse(_ bytes: [UInt8], limits: JSONLimits = .default) throws(JSONError) -> JSONValue {
+    let result: Result<JSONValue, JSONError> = bytes.withUnsafeBytes { raw in
+      do throws(JSONError) {
+        return .success(try parse(raw, limits: limits))
+      } catch {
+        return .failure(error)
+      }
+    }
+    return try result.get()
+  }
+
+  /// Parses one JSON document from a string.
+  public static func parse(_ text: String, limits: JSONLimits = .default) throws(JSONError) -> JSONValue {
+    var text = text
+    let result: Result<JSONValue, JSONError> = text.withUTF8 { buffer in
+      do throws(JSONError) {
+        return .success(try parse(UnsafeRawBufferPointer(buffer), limits: limits))
+      } catch {
+        return .failure(error)
+      }
+    }
+    return try result.get()
+  }
+}
+
+/// One open array or object of the general (non-numeric) path.
+private struct Frame {
+  var isObject: Bool
+  /// Where this container's elements (or member values) start in `Parser.values`.
+  var valueStart: Int
+  /// Where this object's keys start in `Parser.keys`.
+  var keyStart: Int
+}
+
+@inline(__always)
+private func isWhitespace(_ c: UInt8) -> Bool {
+  c <= 0x20 && (c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09)
+}
+
+private struct Parser {
+  let b: UnsafePointer<UInt8>
+  let count: Int
+  let maxDepth: Int
+  var pos = 0
+
+  // The general path keeps the elements of every open container on shared stacks (no nested copy-on-write).
+  var frames: [Frame] = []
+  var values: [JSONValue] = []
+  var keys: [String] = []
+  var keyOffsets: [Int] = []
+
+  // The numeric fast path's scratch stacks, one entry per nesting level of the attempt.
+  var fastCounts: [Int] = []
+  var fastStarts: [Int] = []
+  var fastDims: [Int] = []
+  /// Offsets of `[` whose numeric attempt is known to fail (ascending); see `tryNumericArray`.
+  var failedStarts: [Int] = []
+  var failedCursor = 0
+
+  var scratch: [UInt8] = []
+
+  init(base: UnsafePointer<UInt8>, count: Int, limits: JSONLimits) {
+    self.b = base
+    self.count = count
+    self.maxDepth = limits.maxDepth
+  }
+
+  // MARK: Errors
+
+  /// The pointer of the value being parsed, from the open containers.
+  func currentPointer() -> JSONPointer {
+    var components: [String] = []
+    for (i, frame) in frames.enumerated() {
+      let valueEnd = i + 1 < frames.count ? frames[i + 1].valueStart : values.count
+      let valueCount = valueEnd - frame.valueStart
+      if frame.isObject {
+        let keyEnd = i + 1 < frames.count ? frames[i + 1].keyStart : keys.count
+        if keyEnd - frame.keyStart > valueCount {
+          components.append(keys[keyEnd - 1])
+        } else {
+          break
+        }
+      } else {
+        components.append(String(valueCount))
+      }
+    }
+    return JSONPointer(components: components)
+  }
+
+  func error(_ kind: JSONError.Kind, _ offset: Int, _ message: String) -> JSONError {
+    JSONError(kind: kind, offset: offset, message: message, pointer: currentPointer())
+  }
+
+  func error(_ offset: Int, _ message: String) -> JSONError {
+    error(.syntax, offset, message)
+  }
+
+  func describeByte(at offset: Int) -> String {
+    guard offset < count else { return "end of input" }
+    let c = b[offset]
+    if c >= 0x20 && c < 0x7F { return "'\(Character(Unicode.Scalar(c)))'" }
+    let hex = String(c, radix: 16, uppercase: true)
+    return "byte 0x\(hex.count == 1 ? "0" + hex : hex)"
+  }
+
+  func unexpected(_ offset: Int, expected: String) -> JSONError {
+    if offset >= count { return error(offset, "unexpected end of input, \(expected)") }
+    return error(offset, "unexpected \(describeByte(at: offset)), \(expected)")
+  }
+
+  // MARK: Document
+
+  @inline(__always)
+  mutating func skipWhitespace() {
+    while pos < count && isWhitespace(b[pos]) { pos += 1 }
+  }
+
+  mutating func parseDocument() throws(JSONError) -> JSONValue {
+    if count >= 3 && b[0] == 0xEF && b[1] == 0xBB && b[2] == 0xBF {
+      throw error(0, "a byte order mark is not allowed")
+    }
+    let value = try parseValue()
+    skipWhitespace()
+    if pos < count {
+      throw error(pos, "unexpected \(describeByte(at: pos)) after the JSON value")
+    }
+    return value
+  }
+
+  mutating func depthError(_ offset: Int) -> JSONError {
+    error(.tooDeep, offset, "nesting depth \(frames.count + 1) is over the limit of \(maxDepth)")
+  }
+
+  /// Parses a whole value (iteratively, however deeply nested).
+  mutating func parseValue() throws(JSONError) -> JSONValue {
+    parsing: while true {
+      skipWhitespace()
+      guard pos < count else { throw unexpected(pos, expected: "expected a value") }
+      var value: JSONValue
+      let c = b[pos]
+      switch c {
+      case UInt8(ascii: "["):
+        if frames.count + 1 > maxDepth { throw depthError(pos) }
+        if !isFailedStart(pos), let array = tryNumericArray() {
+          value = .array(array)
+        } else {
+          frames.append(Frame(isObject: false, valueStart: values.count, keyStart: keys.count))
+          pos += 1
+          skipWhitespace()
+          if pos < count && b[pos] == UInt8(ascii: "]") {
+            pos += 1
+            frames.removeLast()
+            value = .array(JSONArray())
+          } else {
+            continue parsing
+          }
+        }
+      case UInt8(ascii: "{"):
+        if frames.count + 1 > maxDepth { throw depthError(pos) }
+        frames.append(Frame(isObject: true, valueStart: values.count, keyStart: keys.count))
+        pos += 1
+        skipWhitespace()
+        if pos < count && b[pos] == UInt8(ascii: "}") {
+          pos += 1
+          frames.removeLast()
+          value = .object(JSONObject())
+        } else {
+          try parseKey(expected: "expected a string key or '}'")
+          continue parsing
+        }
+      case UInt8(ascii: "\""):
+        value = .string(try parseString())
+      case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+        do {
+          value = .number(try scanNumber(b, count, &pos))
+        } catch {
+          throw self.error(error.kind, error.offset, error.message)
+        }
+      case UInt8(ascii: "t"):
+        try expectLiteral("true")
+        value = .bool(true)
+      case UInt8(ascii: "f"):
+        try expectLiteral("false")
+        value = .bool(false)
+      case UInt8(ascii: "n"):
+        try expectLiteral("null")
+        value = .null
+      default:
+        throw unexpected(pos, expected: "expected a value")
+      }
+
+      // `value` is complete: attach it to the enclosing containers, closing those that end here.
+      while true {
+        guard let top = frames.last else { return value }
+        values.append(value)
+        skipWhitespace()
+        guard pos < count else {
+          throw unexpected(pos, expected: top.isObject ? "expected ',' or '}' after object member" : "expected ',' or ']' after array element")
+        }
+        let c = b[pos]
+        if top.isObject {
+          if c == UInt8(ascii: ",") {
+            pos += 1
+            skipWhitespace()
+            try parseKey(expected: "expected a string key after ','")
+            continue parsing
+          } else if c == UInt8(ascii: "}") {
+            value = .object(try closeObject(top))
+            pos += 1
+          } else {
+            throw unexpected(pos, expected: "expected ',' or '}' after object member")
+          }
+        } else {
+          if c == UInt8(ascii: ",") {
+            pos += 1
+            skipWhitespace()
+            if pos < count && b[pos] == UInt8(ascii: "]") {
+              throw error(pos, "unexpected ']', expected a value (trailing commas are not allowed)")
+            }
+            continue parsing
+          } else if c == UInt8(ascii: "]") {
+            let elements = Array(values[top.valueStart...])
+            values.removeSubrange(top.valueStart...)
+            frames.removeLast()
+            value = .array(JSONArray(elements))
+            pos += 1
+          } else {
+            throw unexpected(pos, expected: "expected ',' or ']' after array element")
+          }
+        }
+      }
+    }
+  }
+
+  /// Parses `"key"` and the following `:` (whitespace skipped before the key already).
+  mutating func parseKey(expected: String) throws(JSONError) {
+    guard pos < count, b[pos] == UInt8(ascii: "\"") else {
+      if pos < count && b[pos] == UInt8(ascii: "}") && expected.hasSuffix("','") {
+        throw error(pos, "unexpected '}', expected a string key (trailing commas are not allowed)")
+      }
+      throw unexpected(pos, expected: expected)
+    }
+    let offset = pos
+    let key = try parseString()
+    keys.append(key)
+    keyOffsets.append(offset)
+    skipWhitespace()
+    guard pos < count, b[pos] == UInt8(ascii: ":") else {
+      throw unexpected(pos, expected: "expected ':' after object key")
+    }
+    pos += 1
+  }
+
+  mutating func closeObject(_ top: Frame) throws(JSONError) -> JSONObject {
+    let memberCount = keys.count - top.keyStart
+    var index: [String: Int]? = nil
+    if memberCount > JSONObject.indexThreshold {
+      var idx = [String: Int](minimumCapacity: memberCount)
+      for i in 0..<memberCount {
+        let k = keys[top.keyStart + i]
+        if idx.updateValue(i, forKey: k) != nil {
+          throw duplicateKey(k, at: keyOffsets[top.keyStart + i])
+        }
+      }
+      index = idx
+    } else {
+      for i in top.keyStart..<keys.count {
+        for j in top.keyStart..<i where keys[j] == keys[i] {
+          throw duplicateKey(keys[i], at: keyOffsets[i])
+        }
+      }
+    }
+    let object = JSONObject(
+      uncheckedKeys: Array(keys[top.keyStart...]), values: Array(values[top.valueStart...]), index: index)
+    keys.removeSubrange(top.keyStart...)
+    keyOffsets.removeSubrange(top.keyStart...)
+    values.removeSubrange(top.valueStart...)
+    frames.removeLast()
+    return object
+  }
+
+  func duplicateKey(_ key: String, at offset: Int) -> JSONError {
+    var pointer = currentPointer()
+    pointer.components.append(key)
+    return JSONError(kind: .duplicateKey, offset: offset, message: "duplicate key '\(key)'", pointer: pointer)
+  }
+
+  mutating func expectLiteral(_ literal: StaticString) throws(JSONError) {
+    let n = literal.utf8CodeUnitCount
+    let lit = literal.utf8Start
+    for i in 0..<n {
+      guard pos + i < count, b[pos + i] == lit[i] else {
+        throw unexpected(pos + i, expected: i == 0 ? "expected a value" : "expected '\(literal)'")
+      }
+    }
+    pos += n
+  }
+
+  // MARK: Strings
+
+  /// Parses the string whose opening quote is at `pos`.
+  mutating func parseString() throws(JSONError) -> String {
+    let start = pos + 1
+    var p = start
+    while p < count {
+      let c = b[p]
+      if c == UInt8(ascii: "\"") {
+        pos = p + 1
+        return String(decoding: UnsafeBufferPointer(start: b + start, count: p - start), as: UTF8.self)
+      }
+      if c == UInt8(ascii: "\\") {
+        return try parseEscapedString(start: start, firstEscape: p)
+      }
+      if c < 0x20 {
+        throw error(p, "unescaped control character \(describeByte(at: p)) in a string")
+      }
+      if c < 0x80 {
+        p += 1
+      } else {
+        p = try validateUTF8Sequence(at: p)
+      }
+    }
+    throw error(pos, "unterminated string")
+  }
+
+  /// Validates one multi-byte UTF-8 sequence starting at `p` (a byte >= 0x80); returns the offset after it.
+  func validateUTF8Sequence(at p: Int) throws(JSONError) -> Int {
+    let c0 = b[p]
+    var length = 0
+    var lower: UInt8 = 0x80
+    var upper: UInt8 = 0xBF
+    switch c0 {
+    case 0xC2...0xDF: length = 2
+    case 0xE0:
+      length = 3
+      lower = 0xA0
+    case 0xE1...0xEC, 0xEE...0xEF: length = 3
+    case 0xED:
+      length = 3
+      upper = 0x9F
+    case 0xF0:
+      length = 4
+      lower = 0x90
+    case 0xF1...0xF3: length = 4
+    case 0xF4:
+      length = 4
+      upper = 0x8F
+    default:
+      throw error(p, "invalid UTF-8 in a string")
+    }
+    guard p + length <= count else { throw error(p, "invalid UTF-8 in a string (truncated sequence)") }
+    let c1 = b[p + 1]
+    guard c1 >= lower && c1 <= upper else { throw error(p, "invalid UTF-8 in a string") }
+    for i in 2..<length where b[p + i] & 0xC0 != 0x80 {
+      throw error(p, "invalid UTF-8 in a string")
+    }
+    return p + length
+  }
+
+  mutating func parseEscapedString(start: Int, firstEscape: Int) throws(JSONError) -> String {
+    scratch.removeAll(keepingCapacity: true)
+    scratch.append(contentsOf: UnsafeBufferPointer(start: b + start, count: firstEscape - start))
+    var p = firstEscape
+    while p < count {
+      let c = b[p]
+      if c == UInt8(ascii: "\"") {
+        pos = p + 1
+        return String(decoding: scratch, as: UTF8.self)
+      }
+      if c == UInt8(ascii: "\\") {
+        guard p + 1 < count else { break }
+        let e = b[p + 1]
+        switch e {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): scratch.append(e)
+        case UInt8(ascii: "b"): scratch.append(0x08)
+        case UInt8(ascii: "f"): scratch.append(0x0C)
+        case UInt8(ascii: "n"): scratch.append(0x0A)
+        case UInt8(ascii: "r"): scratch.append(0x0D)
+        case UInt8(ascii: "t"): scratch.append(0x09)
+        case UInt8(ascii: "u"):
+          var scalar = try hex4(at: p + 2)
+          var next = p + 6
+          if scalar >= 0xD800 && scalar <= 0xDBFF {
+            guard next + 1 < count, b[next] == UInt8(ascii: "\\"), b[next + 1] == UInt8(ascii: "u") else {
+              throw error(p, "unpaired high surrogate in \\u escape")
+            }
+            let low = try hex4(at: next + 2)
+            guard low >= 0xDC00 && low <= 0xDFFF else {
+              throw error(p, "unpaired high surrogate in \\u escape")
+            }
+            scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+            next += 6
+          } else if scalar >= 0xDC00 && scalar <= 0xDFFF {
+            throw error(p, "unpaired low surrogate in \\u escape")
+          }
+          appendUTF8(scalar)
+          p = next
+          continue
+        default:
+          throw error(p, "invalid escape '\\\(describeByte(at: p + 1).trimmingQuotes)' in a string")
+        }
+        p += 2
+      } else if c < 0x20 {
+        throw error(p, "unescaped control character \(describeByte(at: p)) in a string")
+      } else if c < 0x80 {
+        scratch.append(c)
+        p += 1
+      } else {
+        let end = try validateUTF8Sequence(at: p)
+        scratch.append(contentsOf: UnsafeBufferPointer(start: b + p, count: end - p))
+        p = end
+      }
+    }
+    throw error(start - 1, "unterminated string")
+  }
+
+  func hex4(at p: Int) throws(JSONError) -> UInt32 {
+    guard p + 4 <= count else { throw error(p, "expected 4 hex digits after \\u") }
+    var v: UInt32 = 0
+    for i in 0..<4 {
+      let c = b[p + i]
+      var d: UInt8
+      switch c {
+      case UInt8(ascii: "0")...UInt8(ascii: "9"): d = c - UInt8(ascii: "0")
+      case UInt8(ascii: "a")...UInt8(ascii: "f"): d = c - UInt8(ascii: "a") + 10
+      case UInt8(ascii: "A")...UInt8(ascii: "F"): d = c - UInt8(ascii: "A") + 10
+      default: throw error(p + i, "expected 4 hex digits after \\u")
+      }
+      v = v << 4 | UInt32(d)
+    }
+    return v
+  }
+
+  mutating func appendUTF8(_ s: UInt32) {
+    if s < 0x80 {
+      scratch.append(UInt8(s))
+    } else if s < 0x800 {
+      scratch.append(UInt8(0xC0 | s >> 6))
+      scratch.append(UInt8(0x80 | s & 0x3F))
+    } else if s < 0x10000 {
+      scratch.append(UInt8(0xE0 | s >> 12))
+      scratch.append(UInt8(0x80 | (s >> 6) & 0x3F))
+      scratch.append(UInt8(0x80 | s & 0x3F))
+    } else {
+      scratch.append(UInt8(0xF0 | s >> 18))
+      scratch.append(UInt8(0x80 | (s >> 12) & 0x3F))
+      scratch.append(UInt8(0x80 | (s >> 6) & 0x3F))
+      scratch.append(UInt8(0x80 | s & 0x3F))
+    }
+  }
+
+  // MARK: Numeric arrays
+
+  mutating func isFailedStart(_ offset: Int) -> Bool {
+    while failedCursor < failedStarts.count && failedStarts[failedCursor] < offset { failedCursor += 1 }
+    return failedCursor < failedStarts.count && failedStarts[failedCursor] == offset
+  }
+
+  /// Tries to parse the array at `pos` as a rectangular nested array of numbers, straight into a flat
+  /// `[Double]`. Returns `nil` (with `pos` unchanged) when the array is anything else, or is invalid JSON; the
+  /// general path then parses it (and reports any error).
+  ///
+  /// To keep the total work linear, a failed attempt records the start offsets of the arrays that were open at
+  /// the failure (they contain the offending byte, so their own attempts would fail the same way); the general
+  /// path does not retry them. Arrays that closed before the failure are rectangular and numeric, so retrying
+  /// them succeeds.
+  mutating func tryNumericArray() -> JSONArray? {
+    let start = pos
+    let outerDepth = frames.count
+    var p = start + 1
+    var level = 1
+    var rank = 0  // unknown until the first number or empty leaf array
+    fastCounts.removeAll(keepingCapacity: true)
+    fastStarts.removeAll(keepingCapacity: true)
+    fastDims.removeAll(keepingCapacity: true)
+    fastCounts.append(0)
+    fastStarts.append(start)
+    fastDims.append(-1)
+    var data: [Double] = []
+    let b = self.b
+    let count = self.count
+
+    // Marks the arrays open at levels 2...upTo as failing (level 1 is `start` itself).
+    func fail(_ parser: inout Parser, upTo: Int) -> JSONArray? {
+      if upTo >= 2 {
+        parser.failedStarts.append(contentsOf: parser.fastStarts[1..<upTo])
+      }
+      return nil
+    }
+
+    opened: while true {
+      // Just after the '[' that opened `level`.
+      while p < count && isWhitespace(b[p]) { p += 1 }
+      guard p < count else { return fail(&self, upTo: level) }
+      var c = b[p]
+      var closedCount: Int
+      if c == UInt8(ascii: "[") {
+        if (rank != 0 && level >= rank) || outerDepth + level + 1 > maxDepth { return fail(&self, upTo: level) }
+        level += 1
+        if fastCounts.count < level {
+          fastCounts.append(0)
+          fastStarts.append(p)
+          fastDims.append(-1)
+        } else {
+          fastCounts[level - 1] = 0
+          fastStarts[level - 1] = p
+        }
+        p += 1
+        continue opened
+      } else if c == UInt8(ascii: "]") {
+        if rank == 0 {
+          rank = level
+        } else if level != rank {
+          return fail(&self, upTo: level)
+        }
+        closedCount = 0
+      } else if c == UInt8(ascii: "-") || c &- 0x30 < 10 {
+        if rank == 0 {
+          rank = level
+        } else if level != rank {
+          return fail(&self, upTo: level)
+        }
+        // The leaf loop: number (',' number)* ']'
+        var n = 0
+        while true {
+          do {
+            data.append(try scanNumber(b, count, &p))
+          } catch {
+            return fail(&self, upTo: level)
+          }
+          n += 1
+          while p < count && isWhitespace(b[p]) { p += 1 }
+          guard p < count else { return fail(&self, upTo: level) }
+          c = b[p]
+          if c == UInt8(ascii: ",") {
+            p += 1
+            while p < count && isWhitespace(b[p]) { p += 1 }
+            guard p < count else { return fail(&self, upTo: level) }
+            c = b[p]
+            guard c == UInt8(ascii: "-") || c &- 0x30 < 10 else { return fail(&self, upTo: level) }
+          } else if c == UInt8(ascii: "]") {
+            break
+          } else {
+            return fail(&self, upTo: level)
+          }
+        }
+        closedCount = n
+      } else {
+        return fail(&self, upTo: level)
+      }
+
+      // At the ']' closing `level`, which has `closedCount` elements.
+      while true {
+        p += 1
+        let d = fastDims[level - 1]
+        if d < 0 {
+          fastDims[level - 1] = closedCount
+        } else if d != closedCount {
+          return fail(&self, upTo: level - 1)  // the array just closed is fine on its own
+        }
+        level -= 1
+        if level == 0 {
+          pos = p
+          return JSONArray(storage: .numbers(shape: Array(fastDims[0..<rank]), data: data))
+        }
+        let parentCount = fastCounts[level - 1] + 1
+        fastCounts[level - 1] = parentCount
+        while p < count && isWhitespace(b[p]) { p += 1 }
+        guard p < count else { return fail(&self, upTo: level) }
+        c = b[p]
+        if c == UInt8(ascii: ",") {
+          p += 1
+          while p < count && isWhitespace(b[p]) { p += 1 }
+          guard p < count, b[p] == UInt8(ascii: "[") else { return fail(&self, upTo: level) }
+          if outerDepth + level + 1 > maxDepth { return fail(&self, upTo: level) }
+          level += 1
+          fastCounts[level - 1] = 0
+          fastStarts[level - 1] = p
+          p += 1
+          continue opened
+        } else if c == UInt8(ascii: "]") {
+          closedCount = parentCount
+        } else {
+          return fail(&self, upTo: level)
+        }
+      }
+    }
+  }
+}
+
+extension String {
+  fileprivate var trimmingQuotes: String {
+    if hasPrefix("'") && hasSuffix("'") && count >= 2 { return String(dropFirst().dropLast()) }
+    return self
+  }
+}

@@ -1,0 +1,159 @@
+import AdjointEngine
+import AdjointExpressions
+import AdjointJSON
+
+/// The compute endpoints: decode the request, compile the function, run the tape, encode the answer.
+///
+/// Everything here runs on a worker thread. Each step either produces the next value or throws a ``Problem`` that
+/// points at the offending part of the request.
+struct Compute: Sendable {
+  /// What a compute endpoint returns.
+  enum Product: Sendable {
+    case evaluate
+    case gradient
+  }
+
+  let limits: ServiceLimits
+
+  private static let knownFields: [Product: Set<String>] = [
+    .evaluate: ["expr", "at"],
+    .gradient: ["expr", "at", "wrt"],
+  ]
+
+  /// Answers a request body for `product`, returning the JSON response body.
+  func run(_ product: Product, body: [UInt8]) throws(Problem) -> [UInt8] {
+    let request = try decodeObject(body)
+    for key in request.keys where !(Self.knownFields[product]?.contains(key) ?? false) {
+      throw .badRequest("unknown field '\(key)'", pointer: JSONPointer().appending(key).description)
+    }
+    let graph = try function(of: request)
+    let point = try inputs(of: request, graph: graph)
+    let program: Program
+    do {
+      program = try GraphCompiler.compile(graph, inputShapes: point.mapValues(\.shape))
+    } catch {
+      throw .expression(error, pointer: "/expr")
+    }
+    let workspace = Workspace(program)
+    workspace.setInputs(point)
+
+    var writer = JSONWriter(capacity: 256)
+    writer.beginObject()
+    switch product {
+    case .evaluate:
+      let values = workspace.evaluate()
+      writer.writeKey("values")
+      writer.beginObject()
+      for (output, value) in zip(program.outputs, values) {
+        writer.writeKey(output.name)
+        writer.writeTensor(shape: value.shape, data: value.scalars)
+      }
+      writer.endObject()
+    case .gradient:
+      let wrt = try self.wrt(of: request, program: program)
+      let outputShape = program.slots[program.outputs[0].slot].shape
+      guard Tensor.elementCount(outputShape) == 1 else {
+        throw .unprocessable(
+          "the output has shape \(outputShape); a gradient needs an output with exactly one element", pointer: "/expr")
+      }
+      let (value, adjoints) = workspace.valueWithPullback()
+      writer.writeKey("value")
+      writer.writeTensor(shape: value.shape, data: value.scalars)
+      writer.writeKey("gradient")
+      writer.beginObject()
+      for index in wrt {
+        writer.writeKey(program.inputs[index].name)
+        writer.writeTensor(shape: adjoints[index].shape, data: adjoints[index].scalars)
+      }
+      writer.endObject()
+    }
+    writer.endObject()
+    return writer.bytes
+  }
+
+  // MARK: Decoding
+
+  private func decodeObject(_ body: [UInt8]) throws(Problem) -> JSONObject {
+    let document: JSONValue
+    do {
+      document = try JSONParser.parse(body, limits: JSONLimits(maxDepth: limits.maxJSONDepth))
+    } catch {
+      throw .badRequest("the body is not valid JSON: \(error.description)", pointer: error.pointer.description)
+    }
+    guard case .object(let object) = document else {
+      throw .badRequest("the body must be a JSON object, not \(document.kindDescription)", pointer: "")
+    }
+    return object
+  }
+
+  private func function(of request: JSONObject) throws(Problem) -> Graph {
+    let given = ["expr", "graph", "graph_id"].filter { request[$0] != nil }
+    guard given.count == 1 else {
+      let detail =
+        given.isEmpty
+        ? "the request must give the function as exactly one of 'expr', 'graph' or 'graph_id'"
+        : "the request gives the function more than once (\(given.joined(separator: ", "))); give exactly one"
+      throw .badRequest(detail, pointer: given.count > 1 ? "/\(given[1])" : "")
+    }
+    guard case .string(let source)? = request["expr"] else {
+      if request["expr"] != nil { throw .badRequest("'expr' must be a string", pointer: "/expr") }
+      throw .unprocessable("'\(given[0])' is not supported yet; send the function as 'expr'", pointer: "/\(given[0])")
+    }
+    if source.unicodeScalars.count > limits.maxExprLength {
+      throw .tooLarge(
+        "'expr' is longer than the limit of \(limits.maxExprLength) characters", pointer: "/expr")
+    }
+    do {
+      return try ExprParser.parse(source)
+    } catch {
+      throw .expression(error, pointer: "/expr")
+    }
+  }
+
+  private func inputs(of request: JSONObject, graph: Graph) throws(Problem) -> [String: Tensor] {
+    guard let at = request["at"] else {
+      throw .badRequest("the request must give the point as 'at'", pointer: "")
+    }
+    guard case .object(let values) = at else {
+      throw .badRequest("'at' must be an object mapping input names to tensors", pointer: "/at")
+    }
+    let names = graph.inputNames
+    var point: [String: Tensor] = [:]
+    for (name, value) in zip(values.keys, values.values) {
+      let pointer = JSONPointer().appending("at").appending(name)
+      guard names.contains(name) else {
+        throw .unprocessable("'\(name)' is not an input of the function", pointer: pointer.description)
+      }
+      do {
+        let (shape, data) = try JSONTensorDecoding.decode(value, maxElements: limits.maxTensorElements, at: pointer)
+        point[name] = Tensor(shape: shape, scalars: data)
+      } catch {
+        if error.kind == .overLimit { throw .tooLarge(error.message, pointer: error.pointer.description) }
+        throw .badRequest(error.message, pointer: error.pointer.description)
+      }
+    }
+    for name in names where point[name] == nil {
+      throw .unprocessable("no value is given for the input '\(name)'", pointer: "/at")
+    }
+    return point
+  }
+
+  /// The indices (in `program.inputs`) of the inputs to differentiate with respect to.
+  private func wrt(of request: JSONObject, program: Program) throws(Problem) -> [Int] {
+    guard let wrt = request["wrt"] else { return Array(program.inputs.indices) }
+    guard case .array(let names) = wrt else {
+      throw .badRequest("'wrt' must be an array of input names", pointer: "/wrt")
+    }
+    var indices: [Int] = []
+    for (position, element) in names.enumerated() {
+      guard case .string(let name) = element else {
+        throw .badRequest("'wrt' must be an array of input names", pointer: "/wrt/\(position)")
+      }
+      guard let index = program.inputs.firstIndex(where: { $0.name == name }) else {
+        throw .unprocessable("'\(name)' is not an input of the function", pointer: "/wrt/\(position)")
+      }
+      if !indices.contains(index) { indices.append(index) }
+    }
+    return indices
+  }
+}

@@ -1,0 +1,40 @@
+/// How the service runs: where it listens, how many workers compute, and its limits.
+public struct ServiceConfiguration: Sendable {
+  /// The address to listen on.
+  public var host: String
+  /// The TCP port; 0 picks a free one.
+  public var port: Int
+  /// Worker threads that run forward and backward passes.
+  public var workers: Int
+  /// Requests that may wait for a worker before the service answers 503.
+  public var maxQueue: Int
+  /// The request limits.
+  public var limits: ServiceLimits
+
+  /// Creates a configuration; the defaults are the contract's.
+  public init(
+    host: String = "127.0.0.1", port: Int = 8080, workers: Int = 1, maxQueue: Int = 1024,
+    limits: ServiceLimits = ServiceLimits()
+  ) {
+    self.host = host
+    self.port = port
+    self.workers = workers
+    self.maxQueue = maxQueue
+    self.limits = limits
+  }
+}
+
+/// The limits on what a request may contain. Each is inclusive: a value equal to the limit is accepted.
+public struct ServiceLimits: Sendable {
+  /// The largest request body, in bytes (64 MiB).
+  public var maxBodyBytes: Int = 64 << 20
+  /// The deepest JSON nesting (512).
+  public var maxJSONDepth: Int = 512
+  /// The longest `expr`, in Unicode scalars (1 MiB).
+  public var maxExprLength: Int = 1 << 20
+  /// The most elements in one tensor (2^24).
+  public var maxTensorElements: Int = 1 << 24
+
+  /// The contract's defaults.
+  public init() {}
+}

@@ -1,0 +1,118 @@
+import AdjointExpressions
+import AdjointJSON
+
+/// An error that the service answers with an `application/problem+json` body (RFC 9457).
+///
+/// Every failure of a request becomes one of these in exactly one place, ``Problem/init(_:)``-style factories
+/// below, and is written by ``Problem/body``.
+struct Problem: Error, Sendable {
+  /// One located mistake: a JSON Pointer into the request, and for `expr` the offending character's offset.
+  struct Entry: Sendable, Equatable {
+    var pointer: String
+    var message: String
+    var position: Int?
+  }
+
+  var status: Int
+  var type: String
+  var title: String
+  var detail: String
+  var errors: [Entry]
+  var headers: [(String, String)] = []
+
+  static func badRequest(_ detail: String, pointer: String) -> Problem {
+    Problem(
+      status: 400, type: "https://adjoint.dev/problems/bad-request", title: "Bad request", detail: detail,
+      errors: [Entry(pointer: pointer, message: detail)])
+  }
+
+  static func unprocessable(_ detail: String, pointer: String) -> Problem {
+    Problem(
+      status: 422, type: "https://adjoint.dev/problems/unprocessable", title: "Unprocessable request", detail: detail,
+      errors: [Entry(pointer: pointer, message: detail)])
+  }
+
+  static func tooLarge(_ detail: String, pointer: String) -> Problem {
+    Problem(
+      status: 413, type: "https://adjoint.dev/problems/too-large", title: "Request too large", detail: detail,
+      errors: [Entry(pointer: pointer, message: detail)])
+  }
+
+  static func unsupportedMediaType(_ detail: String) -> Problem {
+    Problem(
+      status: 415, type: "https://adjoint.dev/problems/unsupported-media-type", title: "Unsupported media type",
+      detail: detail, errors: [])
+  }
+
+  static func notFound(_ path: String) -> Problem {
+    Problem(
+      status: 404, type: "https://adjoint.dev/problems/not-found", title: "Not found",
+      detail: "there is nothing at \(path)", errors: [])
+  }
+
+  static func methodNotAllowed(_ method: String, allowed: [String]) -> Problem {
+    Problem(
+      status: 405, type: "https://adjoint.dev/problems/method-not-allowed", title: "Method not allowed",
+      detail: "\(method) is not allowed here; use \(allowed.joined(separator: " or "))", errors: [],
+      headers: [("Allow", allowed.joined(separator: ", "))])
+  }
+
+  static func overloaded(retryAfter seconds: Int) -> Problem {
+    Problem(
+      status: 503, type: "https://adjoint.dev/problems/overloaded", title: "Service unavailable",
+      detail: "the work queue is full; retry after \(seconds) s", errors: [],
+      headers: [("Retry-After", "\(seconds)")])
+  }
+
+  /// A mistake in an `expr`, at `pointer` (the pointer of the `expr` field).
+  static func expression(_ diagnostic: Diagnostic, pointer: String) -> Problem {
+    let entry = Entry(pointer: pointer, message: diagnostic.message, position: diagnostic.position)
+    switch diagnostic.kind {
+    case .syntax:
+      return Problem(
+        status: 400, type: "https://adjoint.dev/problems/syntax", title: "Syntax error", detail: diagnostic.message,
+        errors: [entry])
+    case .semantic:
+      return Problem(
+        status: 422, type: "https://adjoint.dev/problems/invalid-function", title: "Invalid function",
+        detail: diagnostic.message, errors: [entry])
+    case .limit:
+      return Problem(
+        status: 413, type: "https://adjoint.dev/problems/too-large", title: "Request too large",
+        detail: diagnostic.message, errors: [entry])
+    }
+  }
+}
+
+extension Problem {
+  /// The `application/problem+json` body.
+  var body: [UInt8] {
+    var writer = JSONWriter(capacity: 256)
+    writer.beginObject()
+    writer.writeKey("type")
+    writer.write(type)
+    writer.writeKey("title")
+    writer.write(title)
+    writer.writeKey("status")
+    writer.write(status)
+    writer.writeKey("detail")
+    writer.write(detail)
+    writer.writeKey("errors")
+    writer.beginArray()
+    for entry in errors {
+      writer.beginObject()
+      writer.writeKey("pointer")
+      writer.write(entry.pointer)
+      writer.writeKey("message")
+      writer.write(entry.message)
+      if let position = entry.position {
+        writer.writeKey("position")
+        writer.write(position)
+      }
+      writer.endObject()
+    }
+    writer.endArray()
+    writer.endObject()
+    return writer.bytes
+  }
+}

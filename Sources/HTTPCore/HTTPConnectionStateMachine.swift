@@ -1,0 +1,151 @@
+// The life of one HTTP/1.1 connection as a pure state machine: events in, actions out.
+//
+// The I/O layer owns the socket and only carries out the returned actions; this type owns the parser, the
+// serializer, and the policy: one request in flight at a time (later pipelined requests stay buffered and are
+// answered in order), reads paused while a request is in flight, keep-alive rules, closing after a parse error, and
+// draining for shutdown. Time is passed in with each event that needs it, so tests need no clock.
+
+/// The state of one server-side HTTP/1.1 connection.
+///
+/// ```swift
+/// var machine = HTTPConnectionStateMachine()
+/// switch machine.bytesReceived(bytes) {
+/// case .dispatch(let request): ...  // pause reading, hand `request` to the application
+/// case .write(let bytes, let close): ...  // write, then call writeCompleted()
+/// default: ...
+/// }
+/// ```
+public struct HTTPConnectionStateMachine: Sendable {
+  /// What the I/O layer must do next.
+  public enum Action: Sendable, Equatable {
+    /// Nothing to do now (keep the current reading state).
+    case none
+    /// Make sure reading is on: the connection is idle and waits for bytes.
+    case readMore
+    /// Pause reading and hand the request to the application; answer with ``responseReady(_:now:)``.
+    case dispatch(HTTPRequest)
+    /// Write these bytes (an interim `100 Continue`) and keep reading; no completion event is needed.
+    case sendContinue([UInt8])
+    /// Pause reading and write these bytes; when all are written, call ``writeCompleted()``. If `thenClose` is true
+    /// the connection will close after them.
+    case write([UInt8], thenClose: Bool)
+    /// Close the connection now.
+    case close
+  }
+
+  private enum State: Sendable {
+    /// Waiting for (more of) a request.
+    case idle
+    /// A request is with the application.
+    case awaitingResponse(method: HTTPMethod, version: HTTPVersion, keepAlive: Bool)
+    /// A response is being written.
+    case writing(thenClose: Bool)
+    case closed
+  }
+
+  private var parser: HTTPRequestParser
+  private var serializer = HTTPResponseSerializer()
+  private var state: State = .idle
+  private var draining = false
+  private var peerClosed = false
+
+  /// Creates the state of a new connection.
+  /// - Parameter limits: The parser limits.
+  public init(limits: HTTPParserLimits = HTTPParserLimits()) {
+    parser = HTTPRequestParser(limits: limits)
+  }
+
+  /// Whether the connection has been closed (every later event returns ``Action/none``).
+  public var isClosed: Bool {
+    if case .closed = state { return true }
+    return false
+  }
+
+  /// Whether no request is in flight or being written.
+  public var isIdle: Bool {
+    if case .idle = state { return true }
+    return false
+  }
+
+  /// Bytes arrived from the peer.
+  /// - Parameter now: Seconds since the Unix epoch, for the `Date` of an error response.
+  public mutating func bytesReceived(_ bytes: UnsafeRawBufferPointer, now: Int) -> Action {
+    guard !isClosed else { return .none }
+    parser.feed(bytes)
+    return isIdle ? process(now: now) : .none
+  }
+
+  /// Bytes arrived from the peer.
+  public mutating func bytesReceived(_ bytes: [UInt8], now: Int) -> Action {
+    bytes.withUnsafeBytes { bytesReceived($0, now: now) }
+  }
+
+  /// The peer closed its sending side (read returned 0). Buffered complete requests are still answered; then the
+  /// connection closes.
+  public mutating func peerClosedInput(now: Int) -> Action {
+    guard !isClosed else { return .none }
+    peerClosed = true
+    return isIdle ? process(now: now) : .none
+  }
+
+  /// The application answered the request in flight. Ignored unless a request is in flight.
+  public mutating func responseReady(_ response: HTTPResponse, now: Int) -> Action {
+    guard case .awaitingResponse(let method, let version, let requestKeepAlive) = state else { return .none }
+    let keepAlive = requestKeepAlive && !response.closesConnection && !draining && !peerClosed
+    let bytes = serializer.serialize(
+      response, requestMethod: method, requestVersion: version, keepAlive: keepAlive, now: now)
+    state = .writing(thenClose: !keepAlive)
+    return .write(bytes, thenClose: !keepAlive)
+  }
+
+  /// Every byte of the last ``Action/write(_:thenClose:)`` has been written.
+  public mutating func writeCompleted(now: Int) -> Action {
+    guard case .writing(let thenClose) = state else { return .none }
+    if thenClose {
+      state = .closed
+      return .close
+    }
+    state = .idle
+    return process(now: now)
+  }
+
+  /// The server is shutting down: close now if idle, otherwise after the response in flight (which is sent with
+  /// `Connection: close`).
+  public mutating func startDraining() -> Action {
+    guard !isClosed else { return .none }
+    draining = true
+    if isIdle {
+      state = .closed
+      return .close
+    }
+    return .none
+  }
+
+  /// The socket failed or was reset; nothing more can be sent.
+  public mutating func errorCaught() -> Action {
+    guard !isClosed else { return .none }
+    state = .closed
+    return .close
+  }
+
+  /// Looks for the next request while idle.
+  private mutating func process(now: Int) -> Action {
+    do {
+      if let request = try parser.next() {
+        state = .awaitingResponse(method: request.method, version: request.version, keepAlive: request.keepAlive)
+        return .dispatch(request)
+      }
+    } catch {
+      let bytes = serializer.serialize(
+        error.response, requestMethod: .get, requestVersion: .http1_1, keepAlive: false, now: now)
+      state = .writing(thenClose: true)
+      return .write(bytes, thenClose: true)
+    }
+    if peerClosed || (draining && parser.isIdle) {
+      state = .closed
+      return .close
+    }
+    if parser.takeContinueRequest() { return .sendContinue(HTTPResponseSerializer.continueResponse) }
+    return .readMore
+  }
+}

@@ -1,0 +1,141 @@
+import Foundation
+import XCTest
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// The real `adjoint` binary, started as a subprocess on a free port.
+final class ServerProcess {
+  let process = Process()
+  let port: Int
+  private let output = Pipe()
+
+  /// The `adjoint` executable built beside the test bundle.
+  static var executable: URL {
+    let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    return bundle.appendingPathComponent("adjoint")
+  }
+
+  init(arguments: [String] = []) throws {
+    process.executableURL = Self.executable
+    process.arguments = ["serve", "--host", "127.0.0.1", "--port", "0"] + arguments
+    process.standardOutput = output
+    process.standardError = FileHandle.standardError
+    try process.run()
+    // The server prints "adjoint listening on http://127.0.0.1:PORT" once it accepts connections.
+    var text = ""
+    let handle = output.fileHandleForReading
+    let deadline = Date().addingTimeInterval(20)
+    while !text.contains("\n") && Date() < deadline {
+      let chunk = handle.availableData
+      if chunk.isEmpty { break }
+      text += String(decoding: chunk, as: UTF8.self)
+    }
+    guard let range = text.range(of: "http://127.0.0.1:"),
+      let port = Int(text[range.upperBound...].prefix { $0.isNumber })
+    else {
+      process.terminate()
+      throw NSError(domain: "ServerProcess", code: 1, userInfo: [NSLocalizedDescriptionKey: "no port in \(text)"])
+    }
+    self.port = port
+  }
+
+  deinit {
+    if process.isRunning {
+      process.terminate()
+      process.waitUntilExit()
+    }
+  }
+}
+
+/// A minimal blocking HTTP/1.1 client over a real TCP socket, enough to see exactly what the server writes.
+final class RawConnection {
+  private let fd: Int32
+  private var buffer: [UInt8] = []
+
+  init(port: Int) throws {
+    fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var timeout = timeval(tv_sec: 10, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    let result = withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+      }
+    }
+    guard result == 0 else { throw POSIXError(.ECONNREFUSED) }
+  }
+
+  deinit { close(fd) }
+
+  func send(_ text: String) {
+    let bytes = Array(text.utf8)
+    var sent = 0
+    while sent < bytes.count {
+      let n = bytes[sent...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+      if n <= 0 { return }
+      sent += n
+    }
+  }
+
+  /// Sends a POST with a JSON body.
+  func post(_ path: String, _ body: String, contentType: String = "application/json") {
+    send(
+      "POST \(path) HTTP/1.1\r\nHost: localhost\r\nContent-Type: \(contentType)\r\n"
+        + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)")
+  }
+
+  struct Response {
+    var status: Int
+    var headers: [String: String]
+    var body: String
+    var json: Any? { try? JSONSerialization.jsonObject(with: Data(body.utf8), options: [.fragmentsAllowed]) }
+  }
+
+  /// Reads one response; nil when the peer closed first.
+  func read() -> Response? {
+    while true {
+      if let end = find([13, 10, 13, 10]) {
+        let head = String(decoding: buffer[..<end], as: UTF8.self)
+        var lines = head.components(separatedBy: "\r\n")
+        let statusLine = lines.removeFirst().split(separator: " ")
+        var headers: [String: String] = [:]
+        for line in lines {
+          guard let colon = line.firstIndex(of: ":") else { continue }
+          headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        let length = Int(headers["content-length"] ?? "0") ?? 0
+        while buffer.count < end + 4 + length { if !fill() { return nil } }
+        let body = String(decoding: buffer[(end + 4)..<(end + 4 + length)], as: UTF8.self)
+        buffer.removeFirst(end + 4 + length)
+        return Response(status: Int(statusLine[1]) ?? 0, headers: headers, body: body)
+      }
+      if !fill() { return nil }
+    }
+  }
+
+  /// True when the server has closed the connection (a read returns end of file).
+  func isClosedByPeer() -> Bool {
+    buffer.isEmpty && !fill()
+  }
+
+  private func fill() -> Bool {
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+    guard n > 0 else { return false }
+    buffer.append(contentsOf: chunk[..<n])
+    return true
+  }
+
+  private func find(_ pattern: [UInt8]) -> Int? {
+    guard buffer.count >= pattern.count else { return nil }
+    for i in 0...(buffer.count - pattern.count) where buffer[i..<(i + pattern.count)].elementsEqual(pattern) {
+      return i
+    }
+    return nil
+  }
+}
