@@ -131,7 +131,8 @@ public enum Base64 {
     var text = text
     let result: Result<[UInt8], DecodingError> = text.withUTF8 { utf8 in
       guard let n = decodedLength(of: utf8) else {
-        return .failure(DecodingError(offset: utf8.count, message: "base64 length \(utf8.count) is not a multiple of 4"))
+        return .failure(
+          DecodingError(offset: utf8.count, message: "base64 length \(utf8.count) is not a multiple of 4"))
       }
       var failure: DecodingError?
       let bytes = [UInt8](unsafeUninitializedCapacity: n) { buffer, initialized in

@@ -221,7 +221,10 @@ private struct Parser {
         values.append(value)
         skipWhitespace()
         guard pos < count else {
-          throw unexpected(pos, expected: top.isObject ? "expected ',' or '}' after object member" : "expected ',' or ']' after array element")
+          throw unexpected(
+            pos,
+            expected: top.isObject
+              ? "expected ',' or '}' after object member" : "expected ',' or ']' after array element")
         }
         let c = b[pos]
         if top.isObject {

@@ -78,7 +78,9 @@ public enum JSONTensorDecoding {
     switch value {
     case .number, .string:
       guard let d = number(from: value) else {
-        throw malformed(pointer, [], "expected a tensor (a number, an array of numbers or an object with 'shape'), found \(describe(value))")
+        throw malformed(
+          pointer, [],
+          "expected a tensor (a number, an array of numbers or an object with 'shape'), found \(describe(value))")
       }
       if maxElements < 1 { throw overLimit(pointer, 1, maxElements) }
       return ([], [d])
@@ -87,7 +89,9 @@ public enum JSONTensorDecoding {
     case .object(let object):
       return try decodeObject(object, maxElements: maxElements, at: pointer)
     case .null, .bool:
-      throw malformed(pointer, [], "expected a tensor (a number, an array of numbers or an object with 'shape'), found \(value.kindDescription)")
+      throw malformed(
+        pointer, [],
+        "expected a tensor (a number, an array of numbers or an object with 'shape'), found \(value.kindDescription)")
     }
   }
 
@@ -167,7 +171,8 @@ public enum JSONTensorDecoding {
       } else if k < s.count {
         throw malformed(base, path + zeros + [0], "ragged array: expected a number, found an array")
       } else {
-        throw malformed(base, path + zeros + [0], "ragged array: expected an array of \(shape[dim + k]) elements, found a number")
+        throw malformed(
+          base, path + zeros + [0], "ragged array: expected an array of \(shape[dim + k]) elements, found a number")
       }
     }
     guard a.count == shape[dim] else {
@@ -290,7 +295,8 @@ public enum JSONTensorDecoding {
         if let failure {
           return .failure(
             TensorDecodingError(
-              kind: .malformed, pointer: b64Pointer, message: "invalid base64: \(failure.message) at offset \(failure.offset)"))
+              kind: .malformed, pointer: b64Pointer,
+              message: "invalid base64: \(failure.message) at offset \(failure.offset)"))
         }
         #if _endian(big)
           return .success(data.map { Double(bitPattern: $0.bitPattern.byteSwapped) })
@@ -370,7 +376,8 @@ extension JSONWriter {
   /// Writes a tensor in the given layout (see ``JSONTensorLayout``).
   ///
   /// - Precondition: the product of `shape` is `data.count`.
-  public mutating func writeTensor(shape: [Int], data: UnsafeBufferPointer<Double>, layout: JSONTensorLayout = .nested) {
+  public mutating func writeTensor(shape: [Int], data: UnsafeBufferPointer<Double>, layout: JSONTensorLayout = .nested)
+  {
     switch layout {
     case .nested:
       write(doubles: data, shape: shape)

@@ -210,7 +210,8 @@ public struct JSONArray: Sendable, RandomAccessCollection, ExpressibleByArrayLit
       let rowShape = Array(shape[1...])
       var stride = 1
       for d in rowShape { stride &*= d }
-      return .array(JSONArray(storage: .numbers(shape: rowShape, data: Array(data[position * stride..<(position + 1) * stride]))))
+      return .array(
+        JSONArray(storage: .numbers(shape: rowShape, data: Array(data[position * stride..<(position + 1) * stride]))))
     }
   }
 

@@ -3,8 +3,8 @@
 //
 // Digits: Raffaello Giulietti's Schubfach algorithm ("The Schubfach way to render doubles", 2020; the algorithm of
 // Java's `Double.toString` since JDK 19): the shortest decimal in the rounding interval, the closest one when
-// several qualify, ties to even. Layout (Swift's): integral values below 2^53 as "123.0"; otherwise
-// plain decimal ("0.001", "123.456") when 1e-4 <= |x| < 2^53, else exponential ("1e-05", "1.5e+300", "5e-324").
+// several qualify, ties to even. Layout (Swift's): integral values up to 2^53 as "123.0"; otherwise
+// plain decimal ("0.001", "123.456") when 1e-4 <= |x| <= 2^53, else exponential ("1e-05", "1.5e+300", "5e-324").
 
 /// 10^0 ... 10^19.
 private let powersOfTen64: [UInt64] = [
@@ -27,6 +27,10 @@ enum ShortestDouble {
   /// Appends the shortest round-trip text of the finite `d`, formatted like `d.description`.
   @inline(__always)
   static func append(_ d: Double, to bytes: inout [UInt8]) {
+    if d.isSubnormal {
+      bytes.append(contentsOf: d.description.utf8)
+      return
+    }
     withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { buffer in
       let n = format(d, into: buffer.baseAddress!)
       bytes.append(contentsOf: UnsafeBufferPointer(start: buffer.baseAddress!, count: n))
@@ -34,14 +38,24 @@ enum ShortestDouble {
   }
 
   /// Writes the text of the finite `d` at `out` (at most 25 bytes); returns its length.
+  ///
+  /// Subnormals (rare) go through `description`: Schubfach's digits for the smallest ones can be one digit longer
+  /// than Swift's (e.g. "7.9e-323" for "8e-323").
   static func format(_ d: Double, into out: UnsafeMutablePointer<UInt8>) -> Int {
+    if d.isSubnormal {
+      var text = d.description
+      return text.withUTF8 { utf8 in
+        out.update(from: utf8.baseAddress!, count: utf8.count)
+        return utf8.count
+      }
+    }
     var p = 0
     if d.sign == .minus {
       out[0] = UInt8(ascii: "-")
       p = 1
     }
     let magnitude = d.magnitude
-    if magnitude < 9_007_199_254_740_992, Double(UInt64(magnitude)) == magnitude {
+    if magnitude <= 9_007_199_254_740_992, Double(UInt64(magnitude)) == magnitude {
       // Integral: "<digits>.0" (zero included).
       p += writeDigits(UInt64(magnitude), out + p)
       out[p] = UInt8(ascii: ".")
@@ -51,7 +65,7 @@ enum ShortestDouble {
     let (f, e) = shortestDecimal(magnitude)
     // f * 10^e, f without trailing zeros. The digits are written once, at their final place when possible.
     let exponent = decimalLength(f) + e - 1  // x = d.ddd * 10^exponent
-    if exponent < -4 || magnitude >= 9_007_199_254_740_992 {
+    if exponent < -4 || magnitude > 9_007_199_254_740_992 {
       // d.ddde±XX: write the digits one to the right, then move the first one left over the '.'.
       let count = writeDigits(f, out + p + 1)
       out[p] = out[p + 1]
@@ -104,38 +118,38 @@ enum ShortestDouble {
   static func writeDigits(_ v: UInt64, _ out: UnsafeMutablePointer<UInt8>) -> Int {
     let count = decimalLength(v)
     return digitPairs.withUnsafeBufferPointer { pairs in
-        var i = count
-        var x = v
-        // Eight digits at a time, as two independent halves of four.
-        while x >= 100_000_000 {
-          let q = x / 100_000_000
-          let r = UInt32(truncatingIfNeeded: x &- q &* 100_000_000)
-          let hi = r / 10_000
-          let lo = r &- hi &* 10_000
-          let (a, b) = hi.quotientAndRemainder(dividingBy: 100)
-          let (c, d) = lo.quotientAndRemainder(dividingBy: 100)
-          out[i - 8] = pairs[Int(a) &* 2]
-          out[i - 7] = pairs[Int(a) &* 2 &+ 1]
-          out[i - 6] = pairs[Int(b) &* 2]
-          out[i - 5] = pairs[Int(b) &* 2 &+ 1]
-          out[i - 4] = pairs[Int(c) &* 2]
-          out[i - 3] = pairs[Int(c) &* 2 &+ 1]
-          out[i - 2] = pairs[Int(d) &* 2]
-          out[i - 1] = pairs[Int(d) &* 2 &+ 1]
-          i -= 8
-          x = q
-        }
-        var y = UInt32(truncatingIfNeeded: x)
-        while i >= 2 {
-          let q = y / 100
-          let r = y &- q &* 100
-          out[i - 2] = pairs[Int(r) &* 2]
-          out[i - 1] = pairs[Int(r) &* 2 &+ 1]
-          i -= 2
-          y = q
-        }
-        if i == 1 { out[0] = UInt8(truncatingIfNeeded: y) &+ 0x30 }
-        return count
+      var i = count
+      var x = v
+      // Eight digits at a time, as two independent halves of four.
+      while x >= 100_000_000 {
+        let q = x / 100_000_000
+        let r = UInt32(truncatingIfNeeded: x &- q &* 100_000_000)
+        let hi = r / 10_000
+        let lo = r &- hi &* 10_000
+        let (a, b) = hi.quotientAndRemainder(dividingBy: 100)
+        let (c, d) = lo.quotientAndRemainder(dividingBy: 100)
+        out[i - 8] = pairs[Int(a) &* 2]
+        out[i - 7] = pairs[Int(a) &* 2 &+ 1]
+        out[i - 6] = pairs[Int(b) &* 2]
+        out[i - 5] = pairs[Int(b) &* 2 &+ 1]
+        out[i - 4] = pairs[Int(c) &* 2]
+        out[i - 3] = pairs[Int(c) &* 2 &+ 1]
+        out[i - 2] = pairs[Int(d) &* 2]
+        out[i - 1] = pairs[Int(d) &* 2 &+ 1]
+        i -= 8
+        x = q
+      }
+      var y = UInt32(truncatingIfNeeded: x)
+      while i >= 2 {
+        let q = y / 100
+        let r = y &- q &* 100
+        out[i - 2] = pairs[Int(r) &* 2]
+        out[i - 1] = pairs[Int(r) &* 2 &+ 1]
+        i -= 2
+        y = q
+      }
+      if i == 1 { out[0] = UInt8(truncatingIfNeeded: y) &+ 0x30 }
+      return count
     }
   }
 
@@ -149,8 +163,7 @@ enum ShortestDouble {
     if bq != 0 {
       result = toDecimal(q: bq - 1075, c: (1 << 52) | t, dk: 0)
     } else if t < 3 {
-      // The two smallest subnormals: Schubfach's 10x scaling yields two digits ("4.9e-324"); Swift prints one.
-      result = t == 1 ? (5, -324) : (1, -323)
+      result = toDecimal(q: -1074, c: 10 * t, dk: -1)
     } else {
       result = toDecimal(q: -1074, c: t, dk: 0)
     }

@@ -191,7 +191,8 @@ final class JSONParserTests: XCTestCase {
     XCTAssertEqual(parseError(nestedObjects(513))?.kind, .tooDeep)
     let mixed = Array((String(repeating: "{\"a\":[", count: 256) + "1" + String(repeating: "]}", count: 256)).utf8)
     XCTAssertNil(parseError(mixed))
-    let mixed513 = Array(("[" + String(repeating: "{\"a\":[", count: 256) + "1" + String(repeating: "]}", count: 256) + "]").utf8)
+    let mixed513 = Array(
+      ("[" + String(repeating: "{\"a\":[", count: 256) + "1" + String(repeating: "]}", count: 256) + "]").utf8)
     XCTAssertEqual(parseError(mixed513)?.kind, .tooDeep)
     // A custom limit.
     XCTAssertNil(parseError(nestedArrays(3), limits: JSONLimits(maxDepth: 3)))

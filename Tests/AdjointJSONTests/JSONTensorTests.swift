@@ -2,7 +2,9 @@ import AdjointJSON
 import XCTest
 
 final class JSONTensorTests: XCTestCase {
-  private func decode(_ text: String, maxElements: Int = JSONTensorDecoding.defaultMaxElements, at: JSONPointer = "/at/x")
+  private func decode(
+    _ text: String, maxElements: Int = JSONTensorDecoding.defaultMaxElements, at: JSONPointer = "/at/x"
+  )
     throws -> (shape: [Int], data: [Double])
   {
     try JSONTensorDecoding.decode(JSONParser.parse(text), maxElements: maxElements, at: at)
@@ -22,7 +24,9 @@ final class JSONTensorTests: XCTestCase {
     }
   }
 
-  private func decodeValue(_ value: JSONValue, maxElements: Int = 100) throws(TensorDecodingError) -> (shape: [Int], data: [Double]) {
+  private func decodeValue(_ value: JSONValue, maxElements: Int = 100) throws(TensorDecodingError) -> (
+    shape: [Int], data: [Double]
+  ) {
     try JSONTensorDecoding.decode(value, maxElements: maxElements, at: "/at/x")
   }
 

@@ -76,8 +76,10 @@ final class JSONWriterTests: XCTestCase {
       values += [d, d.nextUp, d.nextDown, -d]
     }
     for t in 1..<2000 { values.append(Double(bitPattern: UInt64(t))) }
-    values += [0.0001, 0.00009999, 9.999999999999999e-05, 1e-4.nextDown, 1e-4.nextUp, 4503599627370495.5,
-      9007199254740993, 9007199254740994, 1e16, 1e17, 123456.789e3, 0.3, 2.0 / 3.0, 1e21, 1e22, 1e23]
+    values += [
+      0.0001, 0.00009999, 9.999999999999999e-05, 1e-4.nextDown, 1e-4.nextUp, 4503599627370495.5,
+      9_007_199_254_740_992, 9_007_199_254_740_994, 1e16, 1e17, 123456.789e3, 0.3, 2.0 / 3.0, 1e21, 1e22, 1e23,
+    ]
     for d in values where d.isFinite {
       var w = JSONWriter()
       w.write(d)
@@ -87,7 +89,8 @@ final class JSONWriterTests: XCTestCase {
   }
 
   func testStringEscaping() throws {
-    XCTAssertEqual(text { $0.write("a\"b\\c\n\r\t\u{8}\u{c}\u{1}\u{1f}/é😀") }, "\"a\\\"b\\\\c\\n\\r\\t\\b\\f\\u0001\\u001f/é😀\"")
+    XCTAssertEqual(
+      text { $0.write("a\"b\\c\n\r\t\u{8}\u{c}\u{1}\u{1f}/é😀") }, "\"a\\\"b\\\\c\\n\\r\\t\\b\\f\\u0001\\u001f/é😀\"")
     var rng = SystemRandomNumberGenerator()
     let alphabet: [Character] = ["a", "\"", "\\", "\n", "\u{0}", "\u{1f}", "é", "😀", "/", " ", "\u{2028}"]
     for _ in 0..<500 {

@@ -46,7 +46,8 @@ final class ServerTests: XCTestCase {
 
   func testTensorsAndWrt() throws {
     let connection = try connect()
-    connection.post("/gradient", #"{"expr": "sum(w * x)", "at": {"w": [[1, 2], [3, 4]], "x": [[5, 6], [7, 8]]}, "wrt": ["w"]}"#)
+    connection.post(
+      "/gradient", #"{"expr": "sum(w * x)", "at": {"w": [[1, 2], [3, 4]], "x": [[5, 6], [7, 8]]}, "wrt": ["w"]}"#)
     let response = try XCTUnwrap(connection.read())
     XCTAssertEqual(response.body, #"{"value":70.0,"gradient":{"w":[[5.0,6.0],[7.0,8.0]]}}"#)
   }
