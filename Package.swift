@@ -9,6 +9,7 @@ let package = Package(
     .executable(name: "adjoint", targets: ["adjoint"]),
     .library(name: "AdjointClient", targets: ["AdjointClient"]),
     .library(name: "AdjointEngine", targets: ["AdjointEngine"]),
+    .executable(name: "adjoint-bench", targets: ["AdjointBench"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -16,7 +17,9 @@ let package = Package(
   ],
   targets: [
     // The tape engine: tensors, programs, workspaces, forward and reverse passes. Standard library plus swift-numerics' RealModule.
-    .target(name: "AdjointEngine", dependencies: [.product(name: "RealModule", package: "swift-numerics")]),
+    .target(
+      name: "AdjointEngine", dependencies: ["CBLAS", .product(name: "RealModule", package: "swift-numerics")]),
+    .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
     // A small, fast JSON reader and writer that never goes through Codable. Standard library only.
     .target(name: "AdjointJSON"),
     // The `expr` language and the JSON `graph` form, compiled to engine programs.
@@ -45,6 +48,8 @@ let package = Package(
         "AdjointService",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
+    // Times the engine on the workloads of BENCHMARKS.md; `scripts/bench engine` runs it beside the anchors.
+    .executableTarget(name: "AdjointBench", dependencies: ["AdjointEngine", "AdjointExpressions"]),
     .testTarget(name: "AdjointEngineTests", dependencies: ["AdjointEngine"]),
     .testTarget(name: "AdjointJSONTests", dependencies: ["AdjointJSON"]),
     .testTarget(name: "AdjointExpressionsTests", dependencies: ["AdjointExpressions"]),

@@ -1,44 +1,239 @@
-/// The derivative products of a program, computed in a workspace.
+/// The derivative products of a program, computed in a workspace over the inputs last written.
 extension Workspace {
-  /// Writes every input from a dictionary keyed by input name.
-  ///
-  /// - Precondition: every input has a value of its declared shape.
-  public func setInputs(_ inputs: [String: Tensor]) {
-    for (index, binding) in program.inputs.enumerated() {
-      guard let tensor = inputs[binding.name] else { preconditionFailure("no value for input \(binding.name)") }
-      precondition(tensor.shape == program.slots[binding.slot].shape, "input \(binding.name) has the wrong shape")
-      setInput(index, tensor.scalars)
-    }
-  }
-
   /// Runs forward and returns the value of every output, in `program.outputs` order.
   public func evaluate() -> [Tensor] {
     forward()
     return program.outputs.map { value(ofSlot: $0.slot) }
   }
 
-  /// Runs forward and reverse for one output and returns its value and the gradient with respect to every input.
+  /// Runs forward and reverse for one output: its value and the adjoint of every input (zero for inputs not in
+  /// `wrt`).
   ///
   /// - Parameters:
   ///   - output: the index of the output in `program.outputs`.
-  ///   - seed: the output's cotangent; `nil` means ones (for a scalar output, the gradient).
+  ///   - seed: the output's cotangent (a VJP); `nil` means ones (for a scalar output, the gradient).
+  ///   - wrt: the input indices to differentiate with respect to; `nil` means all.
   /// - Returns: the output's value and one adjoint per input, in `program.inputs` order.
-  public func valueWithPullback(output: Int = 0, seed: [Double]? = nil) -> (value: Tensor, adjoints: [Tensor]) {
+  public func valueWithPullback(output: Int = 0, seed: [Double]? = nil, wrt: [Int]? = nil) -> (
+    value: Tensor, adjoints: [Tensor]
+  ) {
     forward()
-    backward(output: output, seed: seed)
-    let value = value(ofSlot: program.outputs[output].slot)
-    return (value, program.inputs.map { adjoint(ofSlot: $0.slot) })
+    backward(output: output, seed: seed, wrt: wrt)
+    let wanted = Set(wrt ?? Array(program.inputs.indices))
+    let adjoints = program.inputs.enumerated().map { index, binding in
+      wanted.contains(index)
+        ? adjoint(ofSlot: binding.slot) : Tensor(repeating: 0, shape: program.slots[binding.slot].shape)
+    }
+    return (value(ofSlot: program.outputs[output].slot), adjoints)
   }
 
-  /// Runs forward mode: the output's value and its directional derivative along the given input tangents.
+  /// Forward mode: the output's value and its directional derivative (JVP) along the given input tangents.
   ///
   /// - Parameter tangents: one tangent per input index; missing inputs have tangent zero.
   public func valueWithDifferential(output: Int = 0, tangents: [Int: [Double]]) -> (value: Tensor, tangent: Tensor) {
-    forward()
-    clearTangents()
-    for (index, tangent) in tangents { setTangent(index, tangent) }
-    forwardTangents()
+    loadDual(tangents: tangents)
+    dual.forward()
     let slot = program.outputs[output].slot
-    return (value(ofSlot: slot), tangent(ofSlot: slot))
+    let elements = dual.read(dual.values, slot: slot)
+    let shape = program.slots[slot].shape
+    return (
+      Tensor(shape: shape, scalars: elements.map(\.value)), Tensor(shape: shape, scalars: elements.map(\.tangent))
+    )
+  }
+
+  /// How a Jacobian is computed.
+  public enum JacobianMode: Sendable {
+    /// Forward mode when the inputs have fewer elements than the output, else reverse (as jacfwd/jacrev would be
+    /// chosen).
+    case auto
+    /// One JVP per input element.
+    case forward
+    /// One VJP per output element.
+    case reverse
+  }
+
+  /// The Jacobian of one output with respect to the given inputs: for each input, a tensor of shape
+  /// `output.shape + input.shape`.
+  public func jacobian(output: Int = 0, wrt: [Int]? = nil, mode: JacobianMode = .auto) -> (
+    value: Tensor, blocks: [Tensor]
+  ) {
+    let inputs = wrt ?? Array(program.inputs.indices)
+    let outSlot = program.slots[program.outputs[output].slot]
+    let counts = inputs.map { program.slots[program.inputs[$0].slot].count }
+    let columns = counts.reduce(0, +)
+    let useForward: Bool
+    switch mode {
+    case .auto: useForward = columns < outSlot.count
+    case .forward: useForward = true
+    case .reverse: useForward = false
+    }
+    var blocks = zip(inputs, counts).map { index, count in
+      [Double](repeating: 0, count: outSlot.count * count)
+    }
+    forward()
+    let value = value(ofSlot: program.outputs[output].slot)
+    if useForward {
+      for (k, index) in inputs.enumerated() {
+        for j in 0..<counts[k] {
+          var direction = [Double](repeating: 0, count: counts[k])
+          direction[j] = 1
+          let tangent = valueWithDifferential(output: output, tangents: [index: direction]).tangent.scalars
+          for i in 0..<outSlot.count { blocks[k][i * counts[k] + j] = tangent[i] }
+        }
+      }
+    } else {
+      for i in 0..<outSlot.count {
+        var seed = [Double](repeating: 0, count: outSlot.count)
+        seed[i] = 1
+        backward(output: output, seed: seed, wrt: inputs)
+        for (k, index) in inputs.enumerated() {
+          let row = arena.read(arena.adjoints, slot: program.inputs[index].slot)
+          for j in 0..<counts[k] { blocks[k][i * counts[k] + j] = row[j] }
+        }
+      }
+    }
+    let tensors = zip(inputs, blocks).map { index, block in
+      Tensor(shape: outSlot.shape + program.slots[program.inputs[index].slot].shape, scalars: block)
+    }
+    return (value, tensors)
+  }
+
+  /// Hessian-vector product by forward-over-reverse: the gradient of a scalar output and `H·v` for the direction
+  /// `v` given per input (missing inputs: zero).
+  ///
+  /// - Returns: the value, the gradient and the Hessian-vector product, per input of `wrt` (in that order).
+  public func hessianVectorProduct(output: Int = 0, wrt: [Int]? = nil, direction: [Int: [Double]]) -> (
+    value: Double, gradient: [Tensor], product: [Tensor]
+  ) {
+    let inputs = wrt ?? Array(program.inputs.indices)
+    let active = activeMask(inputs)
+    loadDual(tangents: direction)
+    let dual = self.dual
+    dual.forward()
+    dual.reverse(output: output, active: active) { _ in Dual(1) }
+    var gradient: [Tensor] = []
+    var product: [Tensor] = []
+    for index in inputs {
+      let slot = program.inputs[index].slot
+      let elements = dual.read(dual.adjoints, slot: slot)
+      gradient.append(Tensor(shape: program.slots[slot].shape, scalars: elements.map(\.value)))
+      product.append(Tensor(shape: program.slots[slot].shape, scalars: elements.map(\.tangent)))
+    }
+    let value = dual.values[program.slots[program.outputs[output].slot].offset].value
+    return (value, gradient, product)
+  }
+
+  /// The Hessian of a scalar output by forward-over-reverse, one Hessian-vector product per input element.
+  ///
+  /// - Returns: the value, the gradient per input of `wrt`, and the blocks `H[x][y]` of shape `x.shape + y.shape`.
+  public func hessian(output: Int = 0, wrt: [Int]? = nil) -> (value: Double, gradient: [Tensor], blocks: [[Tensor]]) {
+    let inputs = wrt ?? Array(program.inputs.indices)
+    let counts = inputs.map { program.slots[program.inputs[$0].slot].count }
+    var blocks = counts.map { rows in counts.map { columns in [Double](repeating: 0, count: rows * columns) } }
+    var value = 0.0
+    var gradient: [Tensor] = inputs.map { Tensor(repeating: 0, shape: program.slots[program.inputs[$0].slot].shape) }
+    for (column, index) in inputs.enumerated() {
+      for j in 0..<counts[column] {
+        var direction = [Double](repeating: 0, count: counts[column])
+        direction[j] = 1
+        let result = hessianVectorProduct(output: output, wrt: inputs, direction: [index: direction])
+        value = result.value
+        gradient = result.gradient
+        for row in inputs.indices {
+          for i in 0..<counts[row] { blocks[row][column][i * counts[column] + j] = result.product[row].scalars[i] }
+        }
+      }
+    }
+    if counts.allSatisfy({ $0 == 0 }) {
+      forward()
+      value = scalarValue(ofSlot: program.outputs[output].slot)
+    }
+    let shapes = inputs.map { program.slots[program.inputs[$0].slot].shape }
+    let tensors = blocks.enumerated().map { row, line in
+      line.enumerated().map { column, block in Tensor(shape: shapes[row] + shapes[column], scalars: block) }
+    }
+    return (value, gradient, tensors)
+  }
+
+  /// A central finite-difference check of the reverse gradient of a scalar output.
+  ///
+  /// Each element `x` is probed at `x ± h` with `h = eps · max(1, |x|)`.
+  /// - Returns: per input of `wrt`, the AD gradient, the finite-difference gradient and the largest relative error
+  ///   `|ad - fd| / max(1, |fd|)`.
+  public func gradientCheck(output: Int = 0, wrt: [Int]? = nil, eps: Double = 1e-6) -> [(
+    analytic: Tensor, numeric: Tensor, maxRelativeError: Double
+  )] {
+    let inputs = wrt ?? Array(program.inputs.indices)
+    let (_, adjoints) = valueWithPullback(output: output, wrt: inputs)
+    let outSlot = program.outputs[output].slot
+    var results: [(analytic: Tensor, numeric: Tensor, maxRelativeError: Double)] = []
+    for index in inputs {
+      let slot = program.slots[program.inputs[index].slot]
+      var numeric = [Double](repeating: 0, count: slot.count)
+      var worst = 0.0
+      for i in 0..<slot.count {
+        let x = arena.values[slot.offset + i]
+        let h = eps * Swift.max(1, Swift.abs(x))
+        arena.values[slot.offset + i] = x + h
+        forward()
+        let up = scalarValue(ofSlot: outSlot)
+        arena.values[slot.offset + i] = x - h
+        forward()
+        let down = scalarValue(ofSlot: outSlot)
+        arena.values[slot.offset + i] = x
+        numeric[i] = (up - down) / (2 * h)
+        let error = Swift.abs(adjoints[index].scalars[i] - numeric[i]) / Swift.max(1, Swift.abs(numeric[i]))
+        worst = error.isNaN ? .infinity : Swift.max(worst, error)
+      }
+      results.append((adjoints[index], Tensor(shape: slot.shape, scalars: numeric), worst))
+    }
+    forward()
+    return results
+  }
+
+  /// Where a NaN or infinity first appeared.
+  public struct NonFinite: Sendable, Equatable {
+    /// The instruction that produced it.
+    public let instruction: Int
+    /// True when it appeared in the reverse sweep (an adjoint), false in the forward sweep (a value).
+    public let inBackward: Bool
+  }
+
+  /// Runs forward (and, with `backward`, reverse for one output) one instruction at a time and reports the first
+  /// instruction whose result holds a NaN or an infinity that its operands did not already hold.
+  public func firstNonFinite(output: Int = 0, backward: Bool, seed: [Double]? = nil, wrt: [Int]? = nil) -> NonFinite? {
+    let values = arena.values
+    func finite(_ base: UnsafeMutablePointer<Double>, _ slot: Int) -> Bool {
+      let info = program.slots[slot]
+      for i in 0..<info.count where !base[info.offset + i].isFinite { return false }
+      return true
+    }
+    for index in program.code.indices {
+      Executor.forward(program, index, values, arena.scratch)
+      let instruction = program.code[index]
+      if !finite(values, Int(instruction.out))
+        && program.operands(instruction).allSatisfy({ finite(values, $0) })
+      {
+        return NonFinite(instruction: index, inBackward: false)
+      }
+    }
+    guard backward else { return nil }
+    let active = activeMask(wrt)
+    let adjoints = arena.adjoints
+    adjoints.update(repeating: 0, count: Swift.max(program.arenaCount, 1))
+    let out = program.slots[program.outputs[output].slot]
+    for i in 0..<out.count { adjoints[out.offset + i] = seed?[i] ?? 1 }
+    var index = program.code.count
+    while index > 0 {
+      index -= 1
+      let instruction = program.code[index]
+      let operands = program.operands(instruction).filter { active[$0] }
+      let before = operands.map { finite(adjoints, $0) }
+      Executor.reverse(program, index, values, adjoints, arena.scratch, active)
+      for (operand, wasFinite) in zip(operands, before) where wasFinite && !finite(adjoints, operand) {
+        return NonFinite(instruction: index, inBackward: true)
+      }
+    }
+    return nil
   }
 }

@@ -22,12 +22,15 @@ public struct Program: Sendable {
     public let count: Int
   }
 
-  /// One step of the program: `out = op(a, b)`; `b` is -1 for unary ops.
+  /// One step of the program: `out = op(a, b, c)`; unused operands are -1, and concat lists its operands in its
+  /// plan.
   struct Instruction: Sendable, Equatable {
     var op: OpCode
     var out: Int32
     var a: Int32
     var b: Int32
+    var c: Int32
+    var plan: Int32
   }
 
   /// Every slot, in definition order.
@@ -37,12 +40,15 @@ public struct Program: Sendable {
   /// The program's outputs.
   public let outputs: [Binding]
   let code: [Instruction]
+  let plans: [Plan]
   /// For each instruction, the front end's tag of the source that produced it (an expression offset or a node index).
   public let origins: [Int32]
   let constants: [(slot: Int, scalars: [Double])]
-  /// The number of doubles each arena of a workspace holds.
+  /// The number of elements each arena of a workspace holds.
   public let arenaCount: Int
-  /// True when every slot holds one element: the executor then runs a specialised scalar loop.
+  /// The number of scratch elements the largest instruction needs.
+  let scratchCount: Int
+  /// True when every slot holds one element and every op is elementwise: the executor then runs a specialised loop.
   let allScalar: Bool
 
   /// The number of instructions.
@@ -50,6 +56,18 @@ public struct Program: Sendable {
 
   /// The input with the given name.
   public func input(named name: String) -> Binding? { inputs.first { $0.name == name } }
+
+  /// The index of the input with the given name.
+  public func inputIndex(named name: String) -> Int? { inputs.firstIndex { $0.name == name } }
+
+  /// The op of instruction `index`.
+  public func op(at index: Int) -> OpCode { code[index].op }
+
+  /// The slots instruction `index` reads.
+  func operands(_ instruction: Instruction) -> [Int] {
+    if case .concat(let parts) = plans[Int(instruction.plan)] { return parts.map(\.slot) }
+    return [instruction.a, instruction.b, instruction.c].filter { $0 >= 0 }.map(Int.init)
+  }
 
   /// A readable listing of the program, one line per input, constant and instruction.
   ///
@@ -65,7 +83,7 @@ public struct Program: Sendable {
       lines.append("%\(constant.slot) = const \(text) \(slots[constant.slot].shape)")
     }
     for instruction in code {
-      let operands = instruction.b < 0 ? "%\(instruction.a)" : "%\(instruction.a) %\(instruction.b)"
+      let operands = operands(instruction).map { "%\($0)" }.joined(separator: " ")
       lines.append("%\(instruction.out) = \(instruction.op.name) \(operands) \(slots[Int(instruction.out)].shape)")
     }
     for output in outputs { lines.append("output \(output.name) = %\(output.slot)") }
@@ -73,17 +91,19 @@ public struct Program: Sendable {
   }
 
   init(
-    slots: [Slot], inputs: [Binding], outputs: [Binding], code: [Instruction], origins: [Int32],
-    constants: [(slot: Int, scalars: [Double])]
+    slots: [Slot], inputs: [Binding], outputs: [Binding], code: [Instruction], plans: [Plan], origins: [Int32],
+    constants: [(slot: Int, scalars: [Double])], scratchCount: Int
   ) {
     self.slots = slots
     self.inputs = inputs
     self.outputs = outputs
     self.code = code
+    self.plans = plans
     self.origins = origins
     self.constants = constants
+    self.scratchCount = scratchCount
     self.arenaCount = slots.last.map { $0.offset + $0.count } ?? 0
-    self.allScalar = slots.allSatisfy { $0.count == 1 }
+    self.allScalar = slots.allSatisfy { $0.count == 1 } && code.allSatisfy { $0.op.isElementwise }
   }
 
   /// Checks the program's invariants: single assignment, definition before use, operand shapes that fit each op,
@@ -113,24 +133,19 @@ public struct Program: Sendable {
     }
     guard origins.count == code.count else { throw .invalid("origins and instructions differ in count") }
     for (index, instruction) in code.enumerated() {
-      let operands = instruction.op.arity == 2 ? [instruction.a, instruction.b] : [instruction.a]
+      guard instruction.plan >= 0, Int(instruction.plan) < plans.count else {
+        throw .invalid("instruction \(index) has no plan")
+      }
+      let operands = operands(instruction)
       for operand in operands {
-        guard operand >= 0, Int(operand) < slots.count, defined[Int(operand)] else {
+        guard operand >= 0, operand < slots.count, defined[operand] else {
           throw .invalid("instruction \(index) (\(instruction.op.name)) reads %\(operand) before it is defined")
         }
       }
-      if instruction.op.arity == 1 && instruction.b != -1 {
-        throw .invalid("instruction \(index) (\(instruction.op.name)) is unary but has a second operand")
-      }
-      let shapes = operands.map { slots[Int($0)].shape }
-      let expected: [Int]
-      do { expected = try ShapeRules.resultShape(instruction.op, shapes) } catch {
-        throw .invalid("instruction \(index): \(error.message)")
+      if let arity = instruction.op.arity, arity != operands.count {
+        throw .invalid("instruction \(index) (\(instruction.op.name)) has \(operands.count) operands, not \(arity)")
       }
       try define(Int(instruction.out), "instruction \(index)")
-      guard slots[Int(instruction.out)].shape == expected else {
-        throw .invalid("instruction \(index) (\(instruction.op.name)) writes a slot of the wrong shape")
-      }
     }
     for output in outputs {
       guard output.slot >= 0, output.slot < slots.count, defined[output.slot] else {
@@ -146,39 +161,10 @@ public enum ProgramError: Error, Equatable {
   case invalid(String)
 }
 
-/// An operand shape that an operation cannot take.
+/// An operand shape or attribute that an operation cannot take.
 public struct ShapeError: Error, Equatable, Sendable {
-  /// What is wrong, for a person: "cannot broadcast shapes [2, 3] and [3, 2]".
+  /// What is wrong, for a person: "add: cannot broadcast shapes [2, 3] and [3, 2]".
   public let message: String
   /// Creates the error.
   public init(_ message: String) { self.message = message }
-}
-
-/// The shape rule of every op.
-public enum ShapeRules {
-  /// The shape of `op` applied to operands of the given shapes.
-  ///
-  /// Binary elementwise ops take equal shapes, or one operand with exactly one element whose rank is at most the
-  /// other's (it is broadcast). `sum` reduces over every axis.
-  ///
-  /// - Throws: ``ShapeError`` when the operands do not fit the op.
-  public static func resultShape(_ op: OpCode, _ shapes: [[Int]]) throws(ShapeError) -> [Int] {
-    guard shapes.count == op.arity else {
-      throw ShapeError("\(op.name) takes \(op.arity) operand\(op.arity == 1 ? "" : "s"), not \(shapes.count)")
-    }
-    switch op {
-    case .add, .sub, .mul, .div, .pow:
-      let (a, b) = (shapes[0], shapes[1])
-      if a == b { return a }
-      let countA = Tensor.elementCount(a)
-      let countB = Tensor.elementCount(b)
-      if countB == 1 && b.count <= a.count { return a }
-      if countA == 1 && a.count <= b.count { return b }
-      throw ShapeError("\(op.name): cannot broadcast shapes \(a) and \(b)")
-    case .neg, .sin, .cos, .exp, .log, .tanh, .sqrt:
-      return shapes[0]
-    case .sum:
-      return []
-    }
-  }
 }

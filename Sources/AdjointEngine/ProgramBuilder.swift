@@ -2,8 +2,8 @@
 ///
 /// ```swift
 /// var builder = ProgramBuilder()
-/// let x = builder.input("x", shape: [])
-/// let y = try builder.apply(.sin, x)
+/// let x = builder.input("x", shape: [3])
+/// let y = try builder.apply(.sum, [try builder.apply(.sin, x)], OpAttributes(axes: [0]))
 /// let program = try builder.build(outputs: [("out", y)])
 /// ```
 public struct ProgramBuilder {
@@ -13,13 +13,15 @@ public struct ProgramBuilder {
     public let slot: Int
   }
 
-  private var slots: [Program.Slot] = []
+  private(set) var slots: [Program.Slot] = []
   private var inputs: [Program.Binding] = []
-  private var code: [Program.Instruction] = []
+  private(set) var code: [Program.Instruction] = []
+  private(set) var plans: [Plan] = [.none]
   private var origins: [Int32] = []
-  private var constants: [(slot: Int, scalars: [Double])] = []
+  private(set) var constants: [(slot: Int, scalars: [Double])] = []
   private var scalarConstants: [UInt64: Value] = [:]
   private var offset = 0
+  private var scratchCount = 0
 
   /// Creates an empty builder.
   public init() {}
@@ -60,17 +62,34 @@ public struct ProgramBuilder {
   ///
   /// - Parameters:
   ///   - op: the operation.
-  ///   - operands: one or two values, as `op.arity` says.
+  ///   - operands: as many values as `op.arity` says (any number, at least one, for `concat`).
+  ///   - attributes: axes, shapes, bounds, as the op needs.
   ///   - origin: the front end's tag for this operation (an offset into `expr`, a node index), kept for errors.
-  /// - Throws: ``ShapeError`` when the operands' shapes do not fit `op`.
-  public mutating func apply(_ op: OpCode, _ operands: Value..., origin: Int32 = -1) throws(ShapeError) -> Value {
-    let shape = try ShapeRules.resultShape(op, operands.map { slots[$0.slot].shape })
+  /// - Throws: ``ShapeError`` when the operands' shapes or the attributes do not fit `op`.
+  public mutating func apply(
+    _ op: OpCode, _ operands: [Value], _ attributes: OpAttributes = OpAttributes(), origin: Int32 = -1
+  ) throws(ShapeError) -> Value {
+    var (shape, plan, scratch) = try ShapeRules.infer(op, operands.map { slots[$0.slot].shape }, attributes)
+    if case .concat(var parts) = plan {
+      for index in parts.indices { parts[index].slot = operands[index].slot }
+      plan = .concat(parts)
+    }
     let out = newSlot(shape)
-    code.append(
-      Program.Instruction(
-        op: op, out: Int32(out.slot), a: Int32(operands[0].slot), b: operands.count > 1 ? Int32(operands[1].slot) : -1))
+    var planIndex: Int32 = 0
+    if plan != .none {
+      plans.append(plan)
+      planIndex = Int32(plans.count - 1)
+    }
+    scratchCount = max(scratchCount, scratch)
+    func slot(_ i: Int) -> Int32 { i < operands.count && op != .concat ? Int32(operands[i].slot) : -1 }
+    code.append(Program.Instruction(op: op, out: Int32(out.slot), a: slot(0), b: slot(1), c: slot(2), plan: planIndex))
     origins.append(origin)
     return out
+  }
+
+  /// Appends `op` applied to the operands, with default attributes.
+  public mutating func apply(_ op: OpCode, _ operands: Value..., origin: Int32 = -1) throws(ShapeError) -> Value {
+    try apply(op, operands, OpAttributes(), origin: origin)
   }
 
   /// Finishes the program with the given named outputs and verifies it.
@@ -79,7 +98,7 @@ public struct ProgramBuilder {
   public func build(outputs: [(name: String, value: Value)]) throws(ProgramError) -> Program {
     let program = Program(
       slots: slots, inputs: inputs, outputs: outputs.map { Program.Binding(name: $0.name, slot: $0.value.slot) },
-      code: code, origins: origins, constants: constants)
+      code: code, plans: plans, origins: origins, constants: constants, scratchCount: scratchCount)
     try program.verify()
     return program
   }

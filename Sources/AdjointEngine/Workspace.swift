@@ -1,49 +1,91 @@
-// The workspace owns the memory of one evaluation: three arenas of doubles (values, adjoints, tangents) laid out
-// as the program's slots say. It is allocated once per program and reused across replays, so a warm replay
-// allocates nothing. Unsafe pointers stay inside this file and Executor.swift.
+// A workspace owns the memory of evaluating one program: arenas of values, adjoints and scratch laid out as the
+// program's slots say. It is allocated once per program and reused across replays, so a warm replay allocates
+// nothing. Unsafe pointers stay inside the engine's Executor and Ops files and this one.
 
-/// The mutable state of evaluating a ``Program``: values, adjoints and tangents of every slot.
-///
-/// A workspace belongs to one thread at a time; workers keep one per program and reuse it.
-///
-/// ```swift
-/// let ws = Workspace(program)
-/// ws.setInput(0, [1.5])
-/// ws.forward()
-/// ws.backward()
-/// let g = ws.adjoint(ofSlot: program.inputs[0].slot)
-/// ```
-public final class Workspace {
-  /// The program this workspace evaluates.
-  public let program: Program
-  let values: UnsafeMutablePointer<Double>
-  let adjoints: UnsafeMutablePointer<Double>
-  let tangents: UnsafeMutablePointer<Double>
-  let count: Int
+/// The arenas of one evaluation, generic over the number type.
+final class Arena<T: ADScalar> {
+  let program: Program
+  let values: UnsafeMutablePointer<T>
+  let adjoints: UnsafeMutablePointer<T>
+  let scratch: UnsafeMutablePointer<T>
+  private let count: Int
+  private let scratchCount: Int
 
-  /// Allocates arenas for `program` and writes its constants.
-  public init(_ program: Program) {
+  init(_ program: Program) {
     self.program = program
     count = max(program.arenaCount, 1)
+    scratchCount = max(program.scratchCount, 1)
     values = .allocate(capacity: count)
-    values.initialize(repeating: 0, count: count)
+    values.initialize(repeating: T(0), count: count)
     adjoints = .allocate(capacity: count)
-    adjoints.initialize(repeating: 0, count: count)
-    tangents = .allocate(capacity: count)
-    tangents.initialize(repeating: 0, count: count)
+    adjoints.initialize(repeating: T(0), count: count)
+    scratch = .allocate(capacity: scratchCount)
+    scratch.initialize(repeating: T(0), count: scratchCount)
     for constant in program.constants {
-      let offset = program.slots[constant.slot].offset
-      constant.scalars.withUnsafeBufferPointer { source in
-        (values + offset).update(from: source.baseAddress!, count: source.count)
-      }
+      let base = values + program.slots[constant.slot].offset
+      for (i, scalar) in constant.scalars.enumerated() { base[i] = T(scalar) }
     }
   }
 
   deinit {
+    values.deinitialize(count: count)
     values.deallocate()
+    adjoints.deinitialize(count: count)
     adjoints.deallocate()
-    tangents.deallocate()
+    scratch.deinitialize(count: scratchCount)
+    scratch.deallocate()
   }
+
+  func forward() { Executor.forward(program, values, scratch) }
+
+  /// Zeroes the adjoints, seeds output `output` with `seed(i)` and runs the reverse sweep.
+  func reverse(output: Int, active: [Bool], seed: (Int) -> T) {
+    adjoints.update(repeating: T(0), count: count)
+    let slot = program.slots[program.outputs[output].slot]
+    for i in 0..<slot.count { adjoints[slot.offset + i] = seed(i) }
+    Executor.reverse(program, values, adjoints, scratch, active: active)
+  }
+
+  func read(_ arena: UnsafeMutablePointer<T>, slot: Int) -> UnsafeBufferPointer<T> {
+    let info = program.slots[slot]
+    return UnsafeBufferPointer(start: arena + info.offset, count: info.count)
+  }
+
+  func write(_ slot: Int, _ element: (Int) -> T) {
+    let info = program.slots[slot]
+    for i in 0..<info.count { values[info.offset + i] = element(i) }
+  }
+}
+
+/// The mutable state of evaluating a ``Program``: the values and adjoints of every slot.
+///
+/// A workspace belongs to one thread at a time; workers keep one per program and reuse it, and a warm replay
+/// allocates nothing.
+///
+/// ```swift
+/// let ws = Workspace(program)
+/// ws.setInput(0, scalar: 1.5)
+/// ws.forward()
+/// ws.backward()
+/// let g = ws.scalarAdjoint(ofSlot: program.inputs[0].slot)
+/// ```
+public final class Workspace {
+  /// The program this workspace evaluates.
+  public let program: Program
+  let arena: Arena<Double>
+  private var activeInputs: [Int]
+  private var active: [Bool]
+  private var dualArena: Arena<Dual>?
+
+  /// Allocates arenas for `program` and writes its constants.
+  public init(_ program: Program) {
+    self.program = program
+    arena = Arena(program)
+    activeInputs = Array(program.inputs.indices)
+    active = Executor.activeSlots(program, wrt: activeInputs)
+  }
+
+  // MARK: Inputs
 
   /// Writes the elements of input number `index` (in `program.inputs` order).
   ///
@@ -52,7 +94,7 @@ public final class Workspace {
     let slot = program.slots[program.inputs[index].slot]
     precondition(scalars.count == slot.count, "input \(program.inputs[index].name) takes \(slot.count) elements")
     scalars.withUnsafeBufferPointer { source in
-      if let base = source.baseAddress { (values + slot.offset).update(from: base, count: slot.count) }
+      if let base = source.baseAddress { (arena.values + slot.offset).update(from: base, count: slot.count) }
     }
   }
 
@@ -60,73 +102,96 @@ public final class Workspace {
   public func setInput(_ index: Int, scalar: Double) {
     let slot = program.slots[program.inputs[index].slot]
     precondition(slot.count == 1, "input \(program.inputs[index].name) is not a scalar")
-    values[slot.offset] = scalar
+    arena.values[slot.offset] = scalar
   }
 
-  /// Writes the tangent of input number `index` for ``forwardTangents()``; inputs not set keep tangent zero.
-  public func setTangent(_ index: Int, _ scalars: [Double]) {
-    let slot = program.slots[program.inputs[index].slot]
-    precondition(scalars.count == slot.count, "tangent of \(program.inputs[index].name) takes \(slot.count) elements")
-    scalars.withUnsafeBufferPointer { source in
-      if let base = source.baseAddress { (tangents + slot.offset).update(from: base, count: slot.count) }
+  /// Writes every input from a dictionary keyed by input name.
+  ///
+  /// - Precondition: every input has a value of its declared shape.
+  public func setInputs(_ inputs: [String: Tensor]) {
+    for (index, binding) in program.inputs.enumerated() {
+      guard let tensor = inputs[binding.name] else { preconditionFailure("no value for input \(binding.name)") }
+      precondition(tensor.shape == program.slots[binding.slot].shape, "input \(binding.name) has the wrong shape")
+      setInput(index, tensor.scalars)
     }
   }
 
-  /// Sets every input tangent to zero.
-  public func clearTangents() {
-    for binding in program.inputs {
-      let slot = program.slots[binding.slot]
-      (tangents + slot.offset).update(repeating: 0, count: slot.count)
-    }
-  }
+  /// The current value of every input, in `program.inputs` order.
+  public var inputValues: [Tensor] { program.inputs.map { value(ofSlot: $0.slot) } }
 
-  /// The value of a slot after ``forward()``.
-  public func value(ofSlot slot: Int) -> Tensor { read(values, slot) }
-
-  /// The adjoint (gradient) of a slot after ``backward(output:seed:)``.
-  public func adjoint(ofSlot slot: Int) -> Tensor { read(adjoints, slot) }
-
-  /// The tangent of a slot after ``forwardTangents()``.
-  public func tangent(ofSlot slot: Int) -> Tensor { read(tangents, slot) }
-
-  /// The first element of a slot's value, without allocating.
-  public func scalarValue(ofSlot slot: Int) -> Double { values[program.slots[slot].offset] }
-
-  /// The first element of a slot's adjoint, without allocating.
-  public func scalarAdjoint(ofSlot slot: Int) -> Double { adjoints[program.slots[slot].offset] }
-
-  private func read(_ arena: UnsafeMutablePointer<Double>, _ slot: Int) -> Tensor {
-    let info = program.slots[slot]
-    return Tensor(shape: info.shape, scalars: Array(UnsafeBufferPointer(start: arena + info.offset, count: info.count)))
-  }
+  // MARK: Sweeps
 
   /// Runs the program forward, filling every slot's value.
-  public func forward() {
-    Executor.forward(program, values)
-  }
+  public func forward() { arena.forward() }
 
-  /// Runs the reverse pass: zeroes the adjoints, seeds the output's adjoint and accumulates adjoints from the last
-  /// instruction to the first.
+  /// Runs the reverse sweep over the values of the last ``forward()``.
   ///
   /// - Parameters:
   ///   - output: the index of the output in `program.outputs`.
   ///   - seed: the cotangent of the output; `nil` seeds every element with 1 (the gradient of a scalar output).
-  public func backward(output: Int = 0, seed: [Double]? = nil) {
-    let slot = program.slots[program.outputs[output].slot]
-    adjoints.update(repeating: 0, count: count)
+  ///   - wrt: the indices of the inputs whose gradients are wanted; `nil` means all. Work that leads only to other
+  ///     inputs is skipped.
+  public func backward(output: Int = 0, seed: [Double]? = nil, wrt: [Int]? = nil) {
+    setActive(wrt)
     if let seed {
-      precondition(seed.count == slot.count, "the cotangent takes \(slot.count) elements")
-      seed.withUnsafeBufferPointer { source in
-        if let base = source.baseAddress { (adjoints + slot.offset).update(from: base, count: slot.count) }
-      }
+      precondition(seed.count == program.slots[program.outputs[output].slot].count, "the cotangent has the wrong size")
+      seed.withUnsafeBufferPointer { seed in arena.reverse(output: output, active: active) { seed[$0] } }
     } else {
-      (adjoints + slot.offset).update(repeating: 1, count: slot.count)
+      arena.reverse(output: output, active: active) { _ in 1 }
     }
-    Executor.reverse(program, values, adjoints)
   }
 
-  /// Runs forward mode over the values of the last ``forward()``: propagates the input tangents to every slot.
-  public func forwardTangents() {
-    Executor.tangents(program, values, tangents)
+  private func setActive(_ wrt: [Int]?) {
+    let inputs = wrt ?? Array(program.inputs.indices)
+    if inputs != activeInputs {
+      activeInputs = inputs
+      active = Executor.activeSlots(program, wrt: inputs)
+    }
+  }
+
+  // MARK: Reading
+
+  /// The value of a slot after ``forward()``.
+  public func value(ofSlot slot: Int) -> Tensor { tensor(arena.read(arena.values, slot: slot), slot) }
+
+  /// The adjoint (gradient) of a slot after ``backward(output:seed:wrt:)``.
+  public func adjoint(ofSlot slot: Int) -> Tensor { tensor(arena.read(arena.adjoints, slot: slot), slot) }
+
+  /// The first element of a slot's value, without allocating.
+  public func scalarValue(ofSlot slot: Int) -> Double { arena.values[program.slots[slot].offset] }
+
+  /// The first element of a slot's adjoint, without allocating.
+  public func scalarAdjoint(ofSlot slot: Int) -> Double { arena.adjoints[program.slots[slot].offset] }
+
+  private func tensor(_ elements: UnsafeBufferPointer<Double>, _ slot: Int) -> Tensor {
+    Tensor(shape: program.slots[slot].shape, scalars: Array(elements))
+  }
+
+  // MARK: Dual numbers
+
+  /// The dual arena, created on first use and reused.
+  var dual: Arena<Dual> {
+    if let dualArena { return dualArena }
+    let created = Arena<Dual>(program)
+    dualArena = created
+    return created
+  }
+
+  /// Copies the inputs into the dual arena with the given tangents (missing inputs get tangent zero).
+  func loadDual(tangents: [Int: [Double]]) {
+    let dual = self.dual
+    for (index, binding) in program.inputs.enumerated() {
+      let slot = program.slots[binding.slot]
+      let tangent = tangents[index]
+      for i in 0..<slot.count {
+        dual.values[slot.offset + i] = Dual(arena.values[slot.offset + i], tangent: tangent?[i] ?? 0)
+      }
+    }
+  }
+
+  /// The active mask for `wrt`.
+  func activeMask(_ wrt: [Int]?) -> [Bool] {
+    setActive(wrt)
+    return active
   }
 }

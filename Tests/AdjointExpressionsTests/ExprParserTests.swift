@@ -116,7 +116,8 @@ final class ExprParserTests: XCTestCase {
     assertDiagnostic("x + frobnicate(x)", .semantic, at: 4, "unknown op 'frobnicate'")
     assertDiagnostic("sin(x, y)", .semantic, at: 0, "sin takes 1 argument, not 2")
     assertDiagnostic("pow(x)", .semantic, at: 0, "pow takes 2 arguments, not 1")
-    assertDiagnostic("sin(x, keepdims=true)", .semantic, at: 7, "sin has no attribute 'keepdims'")
+    assertDiagnostic(
+      "sin(x, keepdims=true)", .semantic, at: 7, "sin has no attribute 'keepdims' (it takes no attributes)")
   }
 
   func testShapeMismatchPointsAtTheOperator() throws {

@@ -1,0 +1,179 @@
+// Reductions (sum, max, min, prod, logsumexp) and softmax / log_softmax: forward kernels and reverse rules.
+// A reduction is a strided map over the input whose operand 1 is the output, with stride 0 along reduced axes.
+// Ties in max and min share the gradient equally (PyTorch's rule).
+
+extension Executor {
+  static func reduceForward<T: ADScalar>(
+    _ op: OpCode, _ map: StridedMap, _ outputCount: Int, _ x: UnsafeMutablePointer<T>,
+    _ out: UnsafeMutablePointer<T>, _ scratch: UnsafeMutablePointer<T>
+  ) {
+    switch op {
+    case .sum:
+      out.update(repeating: T(0), count: outputCount)
+      map.forEachRow { n, i, o, _, _, si, so, _, _ in
+        if so == 0 {
+          var total = out[o]
+          for k in 0..<n { total += x[i + k * si] }
+          out[o] = total
+        } else {
+          for k in 0..<n { out[o + k * so] += x[i + k * si] }
+        }
+      }
+    case .max, .min:
+      let isMax = op == .max
+      out.update(repeating: T(isMax ? -.infinity : .infinity), count: outputCount)
+      map.forEachRow { n, i, o, _, _, si, so, _, _ in
+        for k in 0..<n {
+          let v = x[i + k * si]
+          let current = out[o + k * so].primal
+          if (isMax ? v.primal > current : v.primal < current) || v.primal.isNaN { out[o + k * so] = v }
+        }
+      }
+    case .prod:
+      out.update(repeating: T(1), count: outputCount)
+      map.forEachRow { n, i, o, _, _, si, so, _, _ in
+        for k in 0..<n { out[o + k * so] = out[o + k * so] * x[i + k * si] }
+      }
+    case .logsumexp:
+      // out = m + log(Σ exp(x - m)) with m the (constant) maximum, so no term overflows.
+      let m = scratch
+      m.update(repeating: T(-.infinity), count: outputCount)
+      map.forEachRow { n, i, o, _, _, si, so, _, _ in
+        for k in 0..<n {
+          let v = x[i + k * si].primal
+          if v > m[o + k * so].primal || v.isNaN { m[o + k * so] = T(v) }
+        }
+      }
+      out.update(repeating: T(0), count: outputCount)
+      map.forEachRow { n, i, o, _, _, si, so, _, _ in
+        for k in 0..<n where m[o + k * so].primal.isFinite {
+          out[o + k * so] += T.unary(.exp, x[i + k * si] - m[o + k * so])
+        }
+      }
+      for j in 0..<outputCount {
+        out[j] = m[j].primal.isFinite ? m[j] + T.unary(.log, out[j]) : m[j]
+      }
+    default:
+      preconditionFailure("\(op.name) is not a reduction")
+    }
+  }
+
+  static func reduceReverse<T: ADScalar>(
+    _ op: OpCode, _ map: StridedMap, _ outputCount: Int, _ x: UnsafeMutablePointer<T>,
+    _ out: UnsafeMutablePointer<T>, _ gx: UnsafeMutablePointer<T>, _ gout: UnsafeMutablePointer<T>,
+    _ scratch: UnsafeMutablePointer<T>
+  ) {
+    switch op {
+    case .sum:
+      map.forEachRow { n, i, o, _, _, si, so, _, _ in
+        for k in 0..<n { gx[i + k * si] += gout[o + k * so] }
+      }
+    case .max, .min:
+      let ties = scratch
+      ties.update(repeating: T(0), count: outputCount)
+      map.forEachRow { n, i, o, _, _, si, so, _, _ in
+        for k in 0..<n where x[i + k * si].primal == out[o + k * so].primal { ties[o + k * so] += T(1) }
+      }
+      map.forEachRow { n, i, o, _, _, si, so, _, _ in
+        for k in 0..<n where x[i + k * si].primal == out[o + k * so].primal {
+          gx[i + k * si] += T.chain(gout[o + k * so], T(1 / ties[o + k * so].primal))
+        }
+      }
+    case .prod:
+      // The product of the other elements, without dividing by zero: count the zeros of each group and keep the
+      // product of its nonzero elements.
+      let zeros = scratch
+      let nonzero = scratch + outputCount
+      zeros.update(repeating: T(0), count: outputCount)
+      nonzero.update(repeating: T(1), count: outputCount)
+      map.forEachRow { n, i, o, _, _, si, so, _, _ in
+        for k in 0..<n {
+          let v = x[i + k * si]
+          if v.primal == 0 { zeros[o + k * so] += T(1) } else { nonzero[o + k * so] = nonzero[o + k * so] * v }
+        }
+      }
+      map.forEachRow { n, i, o, _, _, si, so, _, _ in
+        for k in 0..<n {
+          let g = gout[o + k * so]
+          if g.isZero { continue }
+          let v = x[i + k * si]
+          let z = zeros[o + k * so].primal
+          let others: T =
+            z == 0 ? nonzero[o + k * so] / v : (z == 1 && v.primal == 0 ? nonzero[o + k * so] : T(0))
+          gx[i + k * si] += T.chain(g, others)
+        }
+      }
+    case .logsumexp:
+      map.forEachRow { n, i, o, _, _, si, so, _, _ in
+        for k in 0..<n {
+          let g = gout[o + k * so]
+          if g.isZero { continue }
+          gx[i + k * si] += T.chain(g, T.unary(.exp, x[i + k * si] - out[o + k * so]))
+        }
+      }
+    default:
+      preconditionFailure("\(op.name) is not a reduction")
+    }
+  }
+
+  // MARK: softmax and log_softmax
+
+  static func normalizeForward<T: ADScalar>(
+    _ op: OpCode, _ map: StridedMap, _ reducedCount: Int, _ x: UnsafeMutablePointer<T>,
+    _ out: UnsafeMutablePointer<T>, _ scratch: UnsafeMutablePointer<T>
+  ) {
+    let m = scratch
+    let total = scratch + reducedCount
+    m.update(repeating: T(-.infinity), count: reducedCount)
+    total.update(repeating: T(0), count: reducedCount)
+    map.forEachRow { n, i, r, _, _, si, sr, _, _ in
+      for k in 0..<n {
+        let v = x[i + k * si].primal
+        if v > m[r + k * sr].primal || v.isNaN { m[r + k * sr] = T(v) }
+      }
+    }
+    map.forEachRow { n, i, r, _, _, si, sr, _, _ in
+      for k in 0..<n {
+        let e = T.unary(.exp, x[i + k * si] - m[r + k * sr])
+        out[i + k * si] = e
+        total[r + k * sr] += e
+      }
+    }
+    map.forEachRow { n, i, r, _, _, si, sr, _, _ in
+      for k in 0..<n {
+        if op == .softmax {
+          out[i + k * si] = out[i + k * si] / total[r + k * sr]
+        } else {
+          out[i + k * si] = x[i + k * si] - m[r + k * sr] - T.unary(.log, total[r + k * sr])
+        }
+      }
+    }
+  }
+
+  static func normalizeReverse<T: ADScalar>(
+    _ op: OpCode, _ map: StridedMap, _ reducedCount: Int, _ out: UnsafeMutablePointer<T>,
+    _ gx: UnsafeMutablePointer<T>, _ gout: UnsafeMutablePointer<T>, _ scratch: UnsafeMutablePointer<T>
+  ) {
+    // softmax: gx = y ⊙ (g - Σ g⊙y); log_softmax: gx = g - softmax ⊙ Σ g.
+    let dot = scratch
+    dot.update(repeating: T(0), count: reducedCount)
+    map.forEachRow { n, i, r, _, _, si, sr, _, _ in
+      for k in 0..<n {
+        let g = gout[i + k * si]
+        dot[r + k * sr] += op == .softmax ? T.chain(g, out[i + k * si]) : g
+      }
+    }
+    map.forEachRow { n, i, r, _, _, si, sr, _, _ in
+      for k in 0..<n {
+        let g = gout[i + k * si]
+        let d = dot[r + k * sr]
+        if g.isZero && d.isZero { continue }
+        if op == .softmax {
+          gx[i + k * si] += T.chain(out[i + k * si], g - d)
+        } else {
+          gx[i + k * si] += g - T.chain(d, T.unary(.exp, out[i + k * si]))
+        }
+      }
+    }
+  }
+}
