@@ -1,8 +1,9 @@
 # Shared by scripts/serve and scripts/test: installs what the build needs when it is missing.
 # Sourced, not run.
 
-# Debian packages the build links against (OpenSSL and zlib, found through pkg-config) and the tools the tests use.
-ADJOINT_DEBIAN_PACKAGES=(libssl-dev zlib1g-dev pkg-config curl openssl)
+# Debian packages the build links against (OpenSSL, zlib and OpenBLAS, found through pkg-config) and the tools the
+# tests use.
+ADJOINT_DEBIAN_PACKAGES=(libssl-dev zlib1g-dev libopenblas-dev pkg-config curl openssl)
 
 adjoint_install_debian_packages() {
   local missing=()
