@@ -18,7 +18,10 @@ let package = Package(
   targets: [
     // The tape engine: tensors, programs, workspaces, forward and reverse passes. Standard library plus swift-numerics' RealModule.
     .target(
-      name: "AdjointEngine", dependencies: ["CBLAS", .product(name: "RealModule", package: "swift-numerics")]),
+      name: "AdjointEngine",
+      dependencies: ["CBLAS", "CMath", .product(name: "RealModule", package: "swift-numerics")]),
+    // glibc's sincos, which Swift's Glibc module does not expose.
+    .systemLibrary(name: "CMath"),
     .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
     // A small, fast JSON reader and writer that never goes through Codable. Standard library only.
     .target(name: "AdjointJSON"),
@@ -50,7 +53,9 @@ let package = Package(
       ]),
     // Times the engine on the workloads of BENCHMARKS.md; `scripts/bench engine` runs it beside the anchors.
     .executableTarget(name: "AdjointBench", dependencies: ["AdjointEngine", "AdjointExpressions"]),
-    .testTarget(name: "AdjointEngineTests", dependencies: ["AdjointEngine"]),
+    // Counts the calling thread's heap allocations by interposing malloc and its siblings (glibc); linked into tests only.
+    .target(name: "MallocCounter", path: "Tests/MallocCounter"),
+    .testTarget(name: "AdjointEngineTests", dependencies: ["AdjointEngine", "AdjointExpressions", "MallocCounter"]),
     .testTarget(name: "AdjointJSONTests", dependencies: ["AdjointJSON"]),
     .testTarget(name: "AdjointExpressionsTests", dependencies: ["AdjointExpressions"]),
     .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore", "HTTPServer", "Gzip", "TLS"]),

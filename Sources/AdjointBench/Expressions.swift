@@ -21,11 +21,17 @@ enum ExprWorkload {
     }
   }
 
-  /// Writes the named input of the workspace's program.
-  static func setInput(_ workspace: Workspace, _ name: String, _ scalars: [Double]) throws {
+  /// The index of the named input in `program.inputs`.
+  static func inputIndex(_ workspace: Workspace, _ name: String) throws -> Int {
     guard let index = workspace.program.inputs.firstIndex(where: { $0.name == name }) else {
       throw BenchError("the program has no input '\(name)'")
     }
+    return index
+  }
+
+  /// Writes the named input of the workspace's program.
+  static func setInput(_ workspace: Workspace, _ name: String, _ scalars: [Double]) throws {
+    let index = try inputIndex(workspace, name)
     let shape = workspace.program.slots[workspace.program.inputs[index].slot].shape
     guard Tensor.elementCount(shape) == scalars.count else {
       throw BenchError("the input '\(name)' has shape \(shape), not \(scalars.count) elements")
@@ -214,9 +220,11 @@ enum MLP {
     guard let program = ExprWorkload.compile("W3", source, inputShapes: shapes) else { return }
     let workspace = Workspace(program)
     for (name, scalars, _) in data.inputs { try ExprWorkload.setInput(workspace, name, scalars) }
+    // The gradient with respect to the parameters only, as the anchors take it: X and Y are data.
+    let wrt = try parameters.map { try ExprWorkload.inputIndex(workspace, $0) }
     let timing = measure(policy) {
       workspace.forward()
-      workspace.backward()
+      workspace.backward(wrt: wrt)
     }
     let value = try ExprWorkload.value(workspace)
     let gradients = try parameters.map { try ExprWorkload.gradient(workspace, $0) }
@@ -238,13 +246,34 @@ enum MLP {
 
 /// W4, the full 100×100 Hessian of W2's function at `linspace(-1, 1, 100)`.
 enum Hessian {
-  // LEAD: fill in once Hessians land in the engine — compute the full Hessian of `Rosenbrock.source` for
-  // x of shape [100] at `Rosenbrock.linspace(100)`, time it with `measure(policy)`, check it against the analytic
-  // tridiagonal Hessian (diagonal 1200·x[i]² − 400·x[i+1] + 2, plus 200 from the next term; off-diagonal
-  // −400·x[i]), and `emit` a line with `"workload": "W4"` and `"hcheck": [sum H, trace H, Frobenius norm of H]`,
-  // the anchors' checksums. Until then this prints that it is not available and emits nothing.
+  /// The full Hessian of W2's function for x of shape [100] at `linspace(100)`, by forward-over-reverse, checked
+  /// against the analytic tridiagonal Hessian.
   static func run(_ policy: TimingPolicy) throws {
-    note("W4: not available yet (the engine has no Hessian yet)")
+    let n = 100
+    guard let program = ExprWorkload.compile("W4", Rosenbrock.source, inputShapes: ["x": [n]]) else { return }
+    let x = Rosenbrock.linspace(n)
+    let workspace = Workspace(program)
+    try ExprWorkload.setInput(workspace, "x", x)
+    var hessian: [Double] = []
+    let timing = measure(policy) {
+      hessian = workspace.hessian().blocks[0][0].scalars
+    }
+    var expected = [Double](repeating: 0, count: n * n)
+    for i in 0..<n {
+      if i < n - 1 {
+        expected[i * n + i] += 1200 * x[i] * x[i] - 400 * x[i + 1] + 2
+        expected[i * n + i + 1] = -400 * x[i]
+        expected[(i + 1) * n + i] = -400 * x[i]
+      }
+      if i > 0 { expected[i * n + i] += 200 }
+    }
+    try ExprWorkload.check("W4: the Hessian", hessian, expected, tolerance: 1e-9)
+    let sum = hessian.reduce(0, +)
+    let trace = (0..<n).reduce(0.0) { $0 + hessian[$1 * n + $1] }
+    let frobenius = hessian.reduce(0.0) { $0 + $1 * $1 }.squareRoot()
+    emit(
+      [("workload", .string("W4")), ("engine", .string("Adjoint")), ("form", .string("compiled replay"))]
+        + timing.fields + [("n", .int(n)), ("hcheck", .doubles([sum, trace, frobenius]))])
   }
 }
 

@@ -82,15 +82,55 @@ enum ScalarChain {
       ])
   }
 
-  // MARK: - Eager tape (to be written with the engine's `Tape`)
+  // MARK: - Eager tape
 
-  /// W1 through the eager `Tape`: record the chain and run the reverse sweep, every call.
+  /// Records the chain on `tape` after emptying it, each value computed as it is recorded, then runs the reverse
+  /// sweep. `reset()` keeps the tape's memory, as ADOL-C's anchor keeps its tape's buffers by recording on one tag.
   ///
-  /// LEAD: fill in once the eager `Tape` lands — record the 100,000 operations on a fresh tape per timed call,
-  /// take the gradient with respect to (x0, y), check it against `fullGradient` (and K = 10 against
-  /// `shortValue`/`shortGradient`) and `emit` a line with `"workload": "W1-eager"` and `ns_per_op`, as
-  /// `compiledReplay` does. Until then this prints that it is not available and emits nothing.
+  /// - Returns: the output, the gradient with respect to (x0, y), and the number of recorded operations.
+  static func eagerEvaluate(_ tape: Tape, iterations: Int) -> (
+    value: Double, gradient: (Double, Double), operations: Int
+  ) {
+    tape.reset()
+    let x0 = tape.variable(ScalarChain.x0)
+    let y = tape.variable(ScalarChain.y)
+    var x = x0
+    for _ in 0..<iterations {
+      let t = x * 1.5
+      let u = sin(t)
+      let v = u * x
+      x = v + y
+    }
+    let gradient = tape.gradient(of: x, wrt: [x0, y])
+    return (x.scalar ?? .nan, (gradient[0].scalars[0], gradient[1].scalars[0]), tape.instructionCount)
+  }
+
+  /// W1 through the eager `Tape`: record the 100,000 operations on an emptied tape and take the gradient, every call.
   static func eager(_ policy: TimingPolicy) throws {
-    note("W1-eager: not available yet (the eager Tape is not in the engine)")
+    let tape = Tape()
+    let short = eagerEvaluate(tape, iterations: 10)
+    try check("the eager value at K = 10", short.value, shortValue)
+    try check("eager d/dx0 at K = 10", short.gradient.0, shortGradient.0)
+    try check("eager d/dy at K = 10", short.gradient.1, shortGradient.1)
+
+    var full = eagerEvaluate(tape, iterations: iterations)
+    guard full.operations == 4 * iterations else {
+      throw BenchError("W1-eager: the tape has \(full.operations) instructions, expected \(4 * iterations)")
+    }
+    let timing = measure(policy) { full = eagerEvaluate(tape, iterations: iterations) }
+    // The same on a new tape per call, whose memory comes from the allocator (and the kernel) every time.
+    let fresh = measure(policy) { _ = eagerEvaluate(Tape(), iterations: iterations) }
+    try check("eager d/dx0", full.gradient.0, fullGradient.0)
+    try check("eager d/dy", full.gradient.1, fullGradient.1)
+    emit(
+      [
+        ("workload", .string("W1-eager")), ("engine", .string("Adjoint")),
+        ("form", .string("eager tape, reset per call")),
+        ("ns_per_op", .double(timing.median * 1e9 / Double(full.operations))),
+      ] + timing.fields + [
+        ("ops", .int(full.operations)), ("value", .double(full.value)),
+        ("grad", .doubles([full.gradient.0, full.gradient.1])),
+        ("fresh_tape_ns_per_op", .double(fresh.median * 1e9 / Double(full.operations))),
+      ])
   }
 }

@@ -10,25 +10,44 @@
 enum Executor {
   /// Runs every instruction forward.
   static func forward<T: ADScalar>(
-    _ program: Program, _ values: UnsafeMutablePointer<T>, _ scratch: UnsafeMutablePointer<T>
+    _ program: Program, _ values: UnsafeMutablePointer<T>, _ scratch: UnsafeMutablePointer<T>,
+    _ registers: UnsafeMutablePointer<T>, derivatives: UnsafeMutablePointer<Double>? = nil
   ) {
     if T.self == Double.self && program.allScalar {
-      values.withMemoryRebound(to: Double.self, capacity: program.arenaCount) { scalarForward(program, $0) }
+      values.withMemoryRebound(to: Double.self, capacity: program.arenaCount) {
+        scalarForward(program, $0, derivatives: derivatives)
+      }
       return
     }
-    for index in program.code.indices { forward(program, index, values, scratch) }
+    var index = 0
+    while index < program.code.count {
+      let group = Int(program.groupStart[index])
+      if group >= 0 {
+        fusedForward(program.fusedGroups[group], program, values, registers)
+        index = program.fusedGroups[group].last + 1
+      } else {
+        forward(program, index, values, scratch)
+        index += 1
+      }
+    }
   }
 
   /// Runs instruction `index` forward.
   static func forward<T: ADScalar>(
     _ program: Program, _ index: Int, _ v: UnsafeMutablePointer<T>, _ scratch: UnsafeMutablePointer<T>
   ) {
-    let instruction = program.code[index]
-    let slots = program.slots
+    forward(program.code[index], program.slots, program.plans, v, scratch)
+  }
+
+  /// Runs one instruction forward over the given slots and plans: a program's, or a ``Tape``'s as it records.
+  static func forward<T: ADScalar>(
+    _ instruction: Program.Instruction, _ slots: [Program.Slot], _ plans: [Plan], _ v: UnsafeMutablePointer<T>,
+    _ scratch: UnsafeMutablePointer<T>
+  ) {
     let out = slots[Int(instruction.out)]
     let po = v + out.offset
     @inline(__always) func operand(_ slot: Int32) -> UnsafeMutablePointer<T> { v + slots[Int(slot)].offset }
-    let plan = program.plans[Int(instruction.plan)]
+    let plan = plans[Int(instruction.plan)]
     switch instruction.op.family {
     case .unary:
       unaryForward(instruction.op, out.count, operand(instruction.a), po)
@@ -49,7 +68,7 @@ enum Executor {
       guard case .map(let map) = plan else { preconditionFailure("view without a plan") }
       viewForward(map, operand(instruction.a), po)
     case .copy:
-      po.update(from: operand(instruction.a), count: out.count)
+      copyForward(instruction.op, out.count, operand(instruction.a), po)
     case .concat:
       guard case .concat(let parts) = plan else { preconditionFailure("concat without a plan") }
       concatForward(parts, v, slots, po)
@@ -62,12 +81,13 @@ enum Executor {
   /// Runs the reverse sweep over every instruction whose output is active.
   static func reverse<T: ADScalar>(
     _ program: Program, _ values: UnsafeMutablePointer<T>, _ adjoints: UnsafeMutablePointer<T>,
-    _ scratch: UnsafeMutablePointer<T>, active: [Bool]
+    _ scratch: UnsafeMutablePointer<T>, _ registers: UnsafeMutablePointer<T>, active: [Bool],
+    derivatives: UnsafeMutablePointer<Double>? = nil
   ) {
     if T.self == Double.self && program.allScalar {
       values.withMemoryRebound(to: Double.self, capacity: program.arenaCount) { v in
         adjoints.withMemoryRebound(to: Double.self, capacity: program.arenaCount) { g in
-          scalarReverse(program, v, g)
+          scalarReverse(program.code, v, g, derivatives: derivatives)
         }
       }
       return
@@ -75,8 +95,30 @@ enum Executor {
     var index = program.code.count
     while index > 0 {
       index -= 1
-      reverse(program, index, values, adjoints, scratch, active)
+      let group = Int(program.groupEnd[index])
+      if group >= 0 {
+        fusedReverse(program.fusedGroups[group], program, values, adjoints, registers, active)
+        index = program.fusedGroups[group].first
+      } else {
+        reverse(program, index, values, adjoints, scratch, active)
+      }
     }
+  }
+
+  /// Runs the reverse sweep with block registers of its own (allocated for this call when the program has fused
+  /// runs), for callers that own no arena, such as the eager tape.
+  static func reverse<T: ADScalar>(
+    _ program: Program, _ values: UnsafeMutablePointer<T>, _ adjoints: UnsafeMutablePointer<T>,
+    _ scratch: UnsafeMutablePointer<T>, active: [Bool]
+  ) {
+    let count = Swift.max(program.fusionScratchCount, 1)
+    let registers = UnsafeMutablePointer<T>.allocate(capacity: count)
+    registers.initialize(repeating: T(0), count: count)
+    defer {
+      registers.deinitialize(count: count)
+      registers.deallocate()
+    }
+    reverse(program, values, adjoints, scratch, registers, active: active)
   }
 
   /// Runs the reverse rule of instruction `index`.
@@ -131,21 +173,38 @@ enum Executor {
   /// Which slots need adjoints when differentiating with respect to the given inputs: those that depend on one of
   /// them through ops that have a gradient.
   static func activeSlots(_ program: Program, wrt inputs: [Int]) -> [Bool] {
+    activeSlots(program, from: inputs.map { program.inputs[$0].slot })
+  }
+
+  /// Which slots depend on one of the `seeds` slots through ops that have a gradient.
+  static func activeSlots(_ program: Program, from seeds: [Int]) -> [Bool] {
     var active = [Bool](repeating: false, count: program.slots.count)
-    for index in inputs { active[program.inputs[index].slot] = true }
-    for instruction in program.code {
-      switch instruction.op {
-      case .stopGradient, .lt, .le, .gt, .ge, .eq, .ne, .sign: continue
-      default: break
+    for slot in seeds { active[slot] = true }
+    active.withUnsafeMutableBufferPointer { active in
+      for instruction in program.code {
+        switch instruction.op {
+        case .stopGradient, .lt, .le, .gt, .ge, .eq, .ne, .sign: continue
+        case .concat:
+          guard case .concat(let parts) = program.plans[Int(instruction.plan)] else { continue }
+          if parts.contains(where: { active[$0.slot] }) { active[Int(instruction.out)] = true }
+        default:
+          let (a, b, c) = (Int(instruction.a), Int(instruction.b), Int(instruction.c))
+          if (a >= 0 && active[a]) || (b >= 0 && active[b]) || (c >= 0 && active[c]) {
+            active[Int(instruction.out)] = true
+          }
+        }
       }
-      if program.operands(instruction).contains(where: { active[$0] }) { active[Int(instruction.out)] = true }
     }
     return active
   }
 
   // MARK: Scalar programs
 
-  static func scalarForward(_ program: Program, _ v: UnsafeMutablePointer<Double>) {
+  /// The forward sweep of a scalar program. With `derivatives`, `sin` and `cos` also store their derivative there
+  /// (from one sincos), for a reverse sweep right after.
+  static func scalarForward(
+    _ program: Program, _ v: UnsafeMutablePointer<Double>, derivatives: UnsafeMutablePointer<Double>? = nil
+  ) {
     program.code.withUnsafeBufferPointer { code in
       for instruction in code {
         let (o, a, b) = (Int(instruction.out), Int(instruction.a), Int(instruction.b))
@@ -154,7 +213,19 @@ enum Executor {
         case .sub: v[o] = v[a] - v[b]
         case .mul: v[o] = v[a] * v[b]
         case .div: v[o] = v[a] / v[b]
-        case .sin: v[o] = UnaryRule.value(.sin, v[a])
+        case .sin:
+          if let d = derivatives {
+            (v[o], d[o]) = LibM.sinAndCosine(v[a])
+          } else {
+            v[o] = UnaryRule.value(.sin, v[a])
+          }
+        case .cos:
+          if let d = derivatives {
+            let (sine, cosine) = LibM.sinAndCosine(v[a])
+            (v[o], d[o]) = (cosine, -sine)
+          } else {
+            v[o] = UnaryRule.value(.cos, v[a])
+          }
         case .where: v[o] = v[a] != 0 ? v[b] : v[Int(instruction.c)]
         default:
           switch instruction.op.family {
@@ -166,10 +237,12 @@ enum Executor {
     }
   }
 
-  /// The reverse sweep of a scalar program. It accumulates into every operand, active or not: inactive slots are
-  /// constants or inputs not asked for, whose adjoints nobody reads.
-  static func scalarReverse(_ program: Program, _ v: UnsafeMutablePointer<Double>, _ g: UnsafeMutablePointer<Double>) {
-    program.code.withUnsafeBufferPointer { code in
+  /// The reverse sweep of scalar instructions, a program's or a ``Tape``'s (slot `s` at offset `s`).
+  static func scalarReverse(
+    _ code: [Program.Instruction], _ v: UnsafeMutablePointer<Double>, _ g: UnsafeMutablePointer<Double>,
+    derivatives: UnsafeMutablePointer<Double>? = nil
+  ) {
+    code.withUnsafeBufferPointer { code in
       var index = code.count
       while index > 0 {
         index &-= 1
@@ -187,7 +260,9 @@ enum Executor {
         case .mul:
           g[a] += Double.chain(go, v[b])
           g[b] += Double.chain(go, v[a])
-        case .sin: g[a] += Double.chain(go, UnaryRule.derivative(.sin, v[a], v[o]))
+        case .sin, .cos:
+          let d = derivatives?[o] ?? UnaryRule.derivative(instruction.op, v[a], v[o])
+          g[a] += Double.chain(go, d)
         case .neg: g[a] -= go
         case .where:
           if v[a] != 0 { g[b] += go } else { g[Int(instruction.c)] += go }

@@ -140,6 +140,7 @@ public enum ShapeRules {
     case .view:
       return try view(op, shapes[0], attributes)
     case .concat:
+      guard (attributes.axes?.count ?? 1) == 1 else { throw ShapeError("concat takes one axis") }
       return try concat(shapes, axis: attributes.axes?.first ?? 0)
     case .take:
       let input = shapes[0]
@@ -235,6 +236,7 @@ public enum ShapeRules {
       return (shape, .map(map), 0)
     default:  // slice
       guard !input.isEmpty else { throw ShapeError("slice needs a tensor of rank 1 or more") }
+      guard (attributes.axes?.count ?? 1) == 1 else { throw ShapeError("slice takes one axis") }
       let axis = try normalizeAxes(attributes.axes ?? [0], rank: input.count, op: op)[0]
       let step = attributes.step ?? 1
       guard step != 0 else { throw ShapeError("slice: step must not be 0") }

@@ -128,6 +128,8 @@ extension Workspace {
   /// - Returns: the value, the gradient per input of `wrt`, and the blocks `H[x][y]` of shape `x.shape + y.shape`.
   public func hessian(output: Int = 0, wrt: [Int]? = nil) -> (value: Double, gradient: [Tensor], blocks: [[Tensor]]) {
     let inputs = wrt ?? Array(program.inputs.indices)
+    if coloring?.inputs != inputs { coloring = (inputs, HessianColoring.analyze(program, wrt: inputs)) }
+    if let sparse = coloring?.coloring { return sparseHessian(output: output, inputs: inputs, sparse) }
     let counts = inputs.map { program.slots[program.inputs[$0].slot].count }
     var blocks = counts.map { rows in counts.map { columns in [Double](repeating: 0, count: rows * columns) } }
     var value = 0.0
@@ -153,6 +155,55 @@ extension Workspace {
       line.enumerated().map { column, block in Tensor(shape: shapes[row] + shapes[column], scalars: block) }
     }
     return (value, gradient, tensors)
+  }
+
+  /// The Hessian from one Hessian-vector product per colour of its sparsity pattern.
+  private func sparseHessian(output: Int, inputs: [Int], _ sparse: HessianColoring) -> (
+    value: Double, gradient: [Tensor], blocks: [[Tensor]]
+  ) {
+    let slots = inputs.map { program.slots[program.inputs[$0].slot] }
+    let starts = slots.reduce(into: [0]) { $0.append($0.last! + $1.count) }
+    let columns = starts.last!
+    var full = [Double](repeating: 0, count: columns * columns)
+    var gradient = [Double](repeating: 0, count: columns)
+    let active = activeMask(inputs)
+    let dual = self.dual
+    loadDual(tangents: [:])
+    for color in 0..<sparse.colors {
+      for (k, slot) in slots.enumerated() {
+        for i in 0..<slot.count {
+          dual.values[slot.offset + i].tangent = sparse.colorOf[starts[k] + i] == color ? 1 : 0
+        }
+      }
+      dual.forward()
+      dual.reverse(output: output, active: active) { _ in Dual(1) }
+      for (k, slot) in slots.enumerated() {
+        for i in 0..<slot.count {
+          let row = starts[k] + i
+          let adjoint = dual.adjoints[slot.offset + i]
+          gradient[row] = adjoint.value
+          for column in sparse.pattern[row] where sparse.colorOf[column] == color {
+            full[row * columns + column] = adjoint.tangent
+          }
+        }
+      }
+    }
+    let value = dual.values[program.slots[program.outputs[output].slot].offset].value
+    let blocks = slots.indices.map { r in
+      slots.indices.map { c in
+        var block = [Double](repeating: 0, count: slots[r].count * slots[c].count)
+        for i in 0..<slots[r].count {
+          for j in 0..<slots[c].count {
+            block[i * slots[c].count + j] = full[(starts[r] + i) * columns + starts[c] + j]
+          }
+        }
+        return Tensor(shape: slots[r].shape + slots[c].shape, scalars: block)
+      }
+    }
+    let gradients = slots.indices.map { k in
+      Tensor(shape: slots[k].shape, scalars: Array(gradient[starts[k]..<starts[k + 1]]))
+    }
+    return (value, gradients, blocks)
   }
 
   /// A central finite-difference check of the reverse gradient of a scalar output.
@@ -227,9 +278,9 @@ extension Workspace {
     while index > 0 {
       index -= 1
       let instruction = program.code[index]
-      let operands = program.operands(instruction).filter { active[$0] }
+      let operands = program.operands(instruction).filter { active.slots[$0] }
       let before = operands.map { finite(adjoints, $0) }
-      Executor.reverse(program, index, values, adjoints, arena.scratch, active)
+      Executor.reverse(program, index, values, adjoints, arena.scratch, active.slots)
       for (operand, wasFinite) in zip(operands, before) where wasFinite && !finite(adjoints, operand) {
         return NonFinite(instruction: index, inBackward: true)
       }

@@ -50,6 +50,23 @@ public struct Program: Sendable {
   let scratchCount: Int
   /// True when every slot holds one element and every op is elementwise: the executor then runs a specialised loop.
   let allScalar: Bool
+  /// The fused runs of elementwise instructions (see `Fusion`).
+  let fusedGroups: [FusedGroup]
+  /// Per instruction: the index of the fused run it starts, or -1.
+  let groupStart: [Int32]
+  /// Per instruction: the index of the fused run it ends, or -1.
+  let groupEnd: [Int32]
+  /// The block registers the largest fused run needs, values and adjoints together.
+  let fusionScratchCount: Int
+  /// Per slot: true when a fused run keeps the slot in block registers, so its arena memory is never used.
+  let fusedAway: [Bool]
+  /// Per slot: true when the slot is an output.
+  let outputSlots: [Bool]
+
+  /// Whether a fused run keeps `slot` in registers only.
+  func isFusedAway(_ slot: Int) -> Bool { fusedAway[slot] }
+  /// Whether `slot` is an output.
+  func isOutput(_ slot: Int) -> Bool { outputSlots[slot] }
 
   /// The number of instructions.
   public var instructionCount: Int { code.count }
@@ -104,6 +121,30 @@ public struct Program: Sendable {
     self.scratchCount = scratchCount
     self.arenaCount = slots.last.map { $0.offset + $0.count } ?? 0
     self.allScalar = slots.allSatisfy { $0.count == 1 } && code.allSatisfy { $0.op.isElementwise }
+    let groups = Fusion.groups(code: code, plans: plans, slots: slots, outputs: outputs)
+    var groupStart = [Int32](repeating: -1, count: code.count)
+    var groupEnd = [Int32](repeating: -1, count: code.count)
+    for (index, group) in groups.enumerated() {
+      groupStart[group.first] = Int32(index)
+      groupEnd[group.last] = Int32(index)
+    }
+    self.fusedGroups = groups
+    self.groupStart = groupStart
+    self.groupEnd = groupEnd
+    self.fusionScratchCount = 2 * Fusion.block * (groups.map(\.registers).max() ?? 0)
+    var fusedAway = [Bool](repeating: false, count: slots.count)
+    for group in groups {
+      for index in group.first...group.last where code[index].op != .sum {
+        // Results kept in registers, and views read in place; results the run writes to the arena are not.
+        let out = Int(code[index].out)
+        let step = group.steps.first { $0.index == index }
+        fusedAway[out] = step?.output != .arena(slot: out, offset: 0, stride: 1)
+      }
+    }
+    self.fusedAway = fusedAway
+    var outputSlots = [Bool](repeating: false, count: slots.count)
+    for output in outputs { outputSlots[output.slot] = true }
+    self.outputSlots = outputSlots
   }
 
   /// Checks the program's invariants: single assignment, definition before use, operand shapes that fit each op,

@@ -69,6 +69,12 @@ public struct ProgramBuilder {
   public mutating func apply(
     _ op: OpCode, _ operands: [Value], _ attributes: OpAttributes = OpAttributes(), origin: Int32 = -1
   ) throws(ShapeError) -> Value {
+    // x^2 with a constant 2 is x·x (exactly, as C's pow rounds correctly), without a call to pow.
+    if op == .pow, operands.count == 2, scalarConstants[Double(2).bitPattern] == operands[1],
+      shape(of: operands[1]) == []
+    {
+      return try apply(.square, [operands[0]], attributes, origin: origin)
+    }
     var (shape, plan, scratch) = try ShapeRules.infer(op, operands.map { slots[$0.slot].shape }, attributes)
     if case .concat(var parts) = plan {
       for index in parts.indices { parts[index].slot = operands[index].slot }
@@ -101,5 +107,59 @@ public struct ProgramBuilder {
       code: code, plans: plans, origins: origins, constants: constants, scratchCount: scratchCount)
     try program.verify()
     return program
+  }
+}
+
+// MARK: - Recording for the eager tape
+
+extension ProgramBuilder {
+  /// The number of scratch elements the largest instruction so far needs.
+  var scratchElements: Int { scratchCount }
+
+  /// The number of arena elements the slots so far take.
+  var arenaElements: Int { offset }
+
+  /// Appends an elementwise op on rank-0 operands (`b` and `c` are -1 when absent) without running the shape rule,
+  /// whose answer is known: a rank-0 output and no plan. This is the ``Tape``'s per-op path for scalars.
+  ///
+  /// - Returns: the output slot; its arena offset is ``arenaElements`` before the call.
+  @inline(__always)
+  mutating func appendScalar(_ op: OpCode, _ a: Int32, _ b: Int32, _ c: Int32 = -1) -> Int32 {
+    let out = Int32(truncatingIfNeeded: slots.count)
+    slots.append(Program.Slot(shape: [], offset: offset, count: 1))
+    offset += 1
+    code.append(Program.Instruction(op: op, out: out, a: a, b: b, c: c, plan: 0))
+    origins.append(-1)
+    return out
+  }
+
+  /// Reserves room for `count` slots and instructions.
+  mutating func reserveCapacity(_ count: Int) {
+    slots.reserveCapacity(count)
+    code.reserveCapacity(count)
+    origins.reserveCapacity(count)
+  }
+
+  /// Forgets every slot and instruction: an empty builder that keeps the memory of the large arrays for the next
+  /// recording.
+  mutating func removeAll() {
+    var fresh = ProgramBuilder()
+    slots.removeAll(keepingCapacity: true)
+    swap(&fresh.slots, &slots)
+    code.removeAll(keepingCapacity: true)
+    swap(&fresh.code, &code)
+    origins.removeAll(keepingCapacity: true)
+    swap(&fresh.origins, &origins)
+    self = fresh
+  }
+
+  /// The program recorded so far, without verifying it: the first `instructionCount` instructions over every slot.
+  /// The ``Tape``'s reverse sweep runs on it.
+  func snapshot(instructionCount: Int, outputs: [Program.Binding]) -> Program {
+    let whole = instructionCount == code.count
+    return Program(
+      slots: slots, inputs: inputs, outputs: outputs, code: whole ? code : Array(code[..<instructionCount]),
+      plans: plans, origins: whole ? origins : Array(origins[..<instructionCount]), constants: constants,
+      scratchCount: scratchCount)
   }
 }

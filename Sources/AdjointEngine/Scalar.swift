@@ -40,7 +40,9 @@ extension Double: ADScalar {
 
   @inline(__always)
   public static func chain(_ g: Double, _ d: Double) -> Double {
-    g == 0 || d == 0 ? 0 : g * d
+    // A select rather than a branch, so that loops over arrays vectorise.
+    let product = g * d
+    return g == 0 || d == 0 ? 0 : product
   }
 
   @inline(__always)

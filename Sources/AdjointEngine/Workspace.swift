@@ -8,10 +8,15 @@ final class Arena<T: ADScalar> {
   let values: UnsafeMutablePointer<T>
   let adjoints: UnsafeMutablePointer<T>
   let scratch: UnsafeMutablePointer<T>
+  let registers: UnsafeMutablePointer<T>
+  /// For a scalar program over doubles: the derivatives the forward sweep keeps for the reverse sweep (sin, cos).
+  let derivatives: UnsafeMutablePointer<Double>?
   private let count: Int
   private let scratchCount: Int
+  private let registerCount: Int
 
   init(_ program: Program) {
+    _ = Executor.blasSingleThreaded
     self.program = program
     count = max(program.arenaCount, 1)
     scratchCount = max(program.scratchCount, 1)
@@ -21,6 +26,15 @@ final class Arena<T: ADScalar> {
     adjoints.initialize(repeating: T(0), count: count)
     scratch = .allocate(capacity: scratchCount)
     scratch.initialize(repeating: T(0), count: scratchCount)
+    registerCount = max(program.fusionScratchCount, 1)
+    registers = .allocate(capacity: registerCount)
+    registers.initialize(repeating: T(0), count: registerCount)
+    if T.self == Double.self && program.allScalar {
+      derivatives = .allocate(capacity: count)
+      derivatives?.initialize(repeating: 0, count: count)
+    } else {
+      derivatives = nil
+    }
     for constant in program.constants {
       let base = values + program.slots[constant.slot].offset
       for (i, scalar) in constant.scalars.enumerated() { base[i] = T(scalar) }
@@ -34,16 +48,22 @@ final class Arena<T: ADScalar> {
     adjoints.deallocate()
     scratch.deinitialize(count: scratchCount)
     scratch.deallocate()
+    registers.deinitialize(count: registerCount)
+    registers.deallocate()
+    derivatives?.deallocate()
   }
 
-  func forward() { Executor.forward(program, values, scratch) }
+  func forward() { Executor.forward(program, values, scratch, registers, derivatives: derivatives) }
 
-  /// Zeroes the adjoints, seeds output `output` with `seed(i)` and runs the reverse sweep.
-  func reverse(output: Int, active: [Bool], seed: (Int) -> T) {
-    adjoints.update(repeating: T(0), count: count)
+  /// Zeroes the adjoints the sweep will accumulate into, seeds output `output` with `seed(i)` and runs the reverse
+  /// sweep.
+  func reverse(output: Int, active: ActiveSet, seed: (Int) -> T) {
+    for k in active.zeroRanges.indices {  // not `for range in`: a generic iterator allocates in debug builds
+      (adjoints + active.zeroRanges[k].lowerBound).update(repeating: T(0), count: active.zeroRanges[k].count)
+    }
     let slot = program.slots[program.outputs[output].slot]
     for i in 0..<slot.count { adjoints[slot.offset + i] = seed(i) }
-    Executor.reverse(program, values, adjoints, scratch, active: active)
+    Executor.reverse(program, values, adjoints, scratch, registers, active: active.slots, derivatives: derivatives)
   }
 
   func read(_ arena: UnsafeMutablePointer<T>, slot: Int) -> UnsafeBufferPointer<T> {
@@ -54,6 +74,28 @@ final class Arena<T: ADScalar> {
   func write(_ slot: Int, _ element: (Int) -> T) {
     let info = program.slots[slot]
     for i in 0..<info.count { values[info.offset + i] = element(i) }
+  }
+}
+
+/// The slots whose adjoints a reverse sweep wants, for one choice of inputs to differentiate, and the arena ranges
+/// it must zero first: active slots and outputs, less the slots that fused runs keep in registers, merged where they
+/// touch.
+struct ActiveSet {
+  let slots: [Bool]
+  let zeroRanges: [Range<Int>]
+
+  init(_ program: Program, wrt inputs: [Int]) {
+    slots = Executor.activeSlots(program, wrt: inputs)
+    var ranges: [Range<Int>] = []
+    for (slot, info) in program.slots.enumerated()
+    where (slots[slot] || program.isOutput(slot)) && !program.isFusedAway(slot) && info.count > 0 {
+      if let last = ranges.last, last.upperBound == info.offset {
+        ranges[ranges.count - 1] = last.lowerBound..<(info.offset + info.count)
+      } else {
+        ranges.append(info.offset..<(info.offset + info.count))
+      }
+    }
+    zeroRanges = ranges
   }
 }
 
@@ -74,15 +116,20 @@ public final class Workspace {
   public let program: Program
   let arena: Arena<Double>
   private var activeInputs: [Int]
-  private var active: [Bool]
+  /// Every input index, made once: `wrt: nil` then allocates nothing (and compares equal by identity).
+  private let allInputs: [Int]
+  private var active: ActiveSet
   private var dualArena: Arena<Dual>?
+  /// The Hessian colouring for the last `wrt` asked for (nil inside: the dense path).
+  var coloring: (inputs: [Int], coloring: HessianColoring?)?
 
   /// Allocates arenas for `program` and writes its constants.
   public init(_ program: Program) {
     self.program = program
     arena = Arena(program)
-    activeInputs = Array(program.inputs.indices)
-    active = Executor.activeSlots(program, wrt: activeInputs)
+    allInputs = Array(program.inputs.indices)
+    activeInputs = allInputs
+    active = ActiveSet(program, wrt: activeInputs)
   }
 
   // MARK: Inputs
@@ -142,10 +189,10 @@ public final class Workspace {
   }
 
   private func setActive(_ wrt: [Int]?) {
-    let inputs = wrt ?? Array(program.inputs.indices)
+    let inputs = wrt ?? allInputs
     if inputs != activeInputs {
       activeInputs = inputs
-      active = Executor.activeSlots(program, wrt: inputs)
+      active = ActiveSet(program, wrt: inputs)
     }
   }
 
@@ -189,8 +236,8 @@ public final class Workspace {
     }
   }
 
-  /// The active mask for `wrt`.
-  func activeMask(_ wrt: [Int]?) -> [Bool] {
+  /// The active slots for `wrt`.
+  func activeMask(_ wrt: [Int]?) -> ActiveSet {
     setActive(wrt)
     return active
   }

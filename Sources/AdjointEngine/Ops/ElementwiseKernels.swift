@@ -8,7 +8,23 @@ extension Executor {
   static func unaryLoop<T: ADScalar>(
     _ op: OpCode, _ n: Int, _ a: UnsafeMutablePointer<T>, _ out: UnsafeMutablePointer<T>
   ) {
+    if T.self == Double.self {
+      let (a, out) = (doubles(a), doubles(out))
+      // The cheapest ops get loops of their own, free of any dispatch, so that they vectorise.
+      switch op {
+      case .square: for i in 0..<n { out[i] = a[i] * a[i] }
+      case .neg: for i in 0..<n { out[i] = -a[i] }
+      default: for i in 0..<n { out[i] = UnaryRule.value(op, a[i]) }
+      }
+      return
+    }
     for i in 0..<n { out[i] = T.unary(op, a[i]) }
+  }
+
+  /// The same memory seen as doubles, once `T` is known to be `Double`: loops over it call the rules directly.
+  @inline(__always)
+  static func doubles<T>(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Double> {
+    UnsafeMutableRawPointer(p).assumingMemoryBound(to: Double.self)
   }
 
   @inline(__always)
@@ -16,6 +32,16 @@ extension Executor {
     _ op: OpCode, _ n: Int, _ x: UnsafeMutablePointer<T>, _ y: UnsafeMutablePointer<T>,
     _ gx: UnsafeMutablePointer<T>, _ gy: UnsafeMutablePointer<T>
   ) {
+    if T.self == Double.self {
+      let (x, y, gx, gy) = (doubles(x), doubles(y), doubles(gx), doubles(gy))
+      switch op {
+      case .square: for i in 0..<n { gx[i] += Double.chain(gy[i], 2 * x[i]) }
+      case .exp: for i in 0..<n { gx[i] += Double.chain(gy[i], y[i]) }
+      case .tanh: for i in 0..<n { gx[i] += Double.chain(gy[i], 1 - y[i] * y[i]) }
+      default: for i in 0..<n { gx[i] += Double.chain(gy[i], UnaryRule.derivative(op, x[i], y[i])) }
+      }
+      return
+    }
     for i in 0..<n where !gy[i].isZero {
       gx[i] += T.chain(gy[i], UnaryRule.derivative(op, x[i], y[i]))
     }
@@ -90,6 +116,17 @@ extension Executor {
     _ b: UnsafeMutablePointer<T>
   ) {
     guard let map else {
+      if T.self == Double.self {
+        let (out, a, b) = (doubles(out), doubles(a), doubles(b))
+        switch op {
+        case .add: for i in 0..<count { out[i] = a[i] + b[i] }
+        case .sub: for i in 0..<count { out[i] = a[i] - b[i] }
+        case .mul: for i in 0..<count { out[i] = a[i] * b[i] }
+        case .div: for i in 0..<count { out[i] = a[i] / b[i] }
+        default: for i in 0..<count { out[i] = BinaryRule.value(op, a[i], b[i]) }
+        }
+        return
+      }
       for i in 0..<count { out[i] = T.binary(op, a[i], b[i]) }
       return
     }
@@ -113,6 +150,26 @@ extension Executor {
       if let gb { gb[z] += T.chain(g, BinaryRule.partialB(op, a[x], b[z], y[o])) }
     }
     guard let map else {
+      if T.self == Double.self {
+        // Branch-free loops (a zero term is added as 0), so that they vectorise.
+        let (y, a, b, gy) = (doubles(y), doubles(a), doubles(b), doubles(gy))
+        if let ga = ga.map(doubles) {
+          switch op {
+          case .add, .sub: for i in 0..<count { ga[i] += gy[i] }
+          case .mul: for i in 0..<count { ga[i] += Double.chain(gy[i], b[i]) }
+          default: for i in 0..<count { ga[i] += Double.chain(gy[i], BinaryRule.partialA(op, a[i], b[i], y[i])) }
+          }
+        }
+        if let gb = gb.map(doubles) {
+          switch op {
+          case .add: for i in 0..<count { gb[i] += gy[i] }
+          case .sub: for i in 0..<count { gb[i] -= gy[i] }
+          case .mul: for i in 0..<count { gb[i] += Double.chain(gy[i], a[i]) }
+          default: for i in 0..<count { gb[i] += Double.chain(gy[i], BinaryRule.partialB(op, a[i], b[i], y[i])) }
+          }
+        }
+        return
+      }
       for i in 0..<count { step(i, i, i) }
       return
     }

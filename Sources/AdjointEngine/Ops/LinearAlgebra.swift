@@ -46,6 +46,7 @@ extension Executor {
     _ c: UnsafeMutablePointer<T>, accumulate: Bool, chainRule: Bool
   ) {
     if m == 0 || n == 0 { return }
+    _ = blasSingleThreaded
     if T.self == Double.self, m * n * k > 0,
       !chainRule || (allFinite(a, m * k) && allFinite(b, k * n))
     {
@@ -73,6 +74,9 @@ extension Executor {
       }
     }
   }
+
+  /// OpenBLAS runs each product on the calling thread: the service's workers are the parallelism.
+  static let blasSingleThreaded: Void = openblas_set_num_threads(1)
 
   @inline(__always)
   static func allFinite<T: ADScalar>(_ p: UnsafeMutablePointer<T>, _ count: Int) -> Bool {

@@ -29,6 +29,20 @@ extension Executor {
           if (isMax ? v.primal > current : v.primal < current) || v.primal.isNaN { out[o + k * so] = v }
         }
       }
+      if T.self != Double.self {
+        // Forward mode: tied elements share the tangent equally, as the reverse rule shares the cotangent. Each tie
+        // adds 1 to the count's primal and its own tangent to the count's tangent.
+        let ties = scratch
+        ties.update(repeating: T(0), count: outputCount)
+        map.forEachRow { n, i, o, _, _, si, so, _, _ in
+          for k in 0..<n where x[i + k * si].primal == out[o + k * so].primal {
+            ties[o + k * so] += T(1) + (x[i + k * si] - T(out[o + k * so].primal))
+          }
+        }
+        for j in 0..<outputCount where ties[j].primal > 1 {
+          out[j] = T(out[j].primal) + (ties[j] - T(ties[j].primal)) / T(ties[j].primal)
+        }
+      }
     case .prod:
       out.update(repeating: T(1), count: outputCount)
       map.forEachRow { n, i, o, _, _, si, so, _, _ in
@@ -81,7 +95,9 @@ extension Executor {
       }
     case .prod:
       // The product of the other elements, without dividing by zero: count the zeros of each group and keep the
-      // product of its nonzero elements.
+      // product of its nonzero elements. The count also sums the zero elements themselves (each adds 0 to the
+      // primal): for dual numbers that keeps their tangents, which the product of the others depends on when it
+      // contains exactly one zero (second derivatives, through forward over reverse).
       let zeros = scratch
       let nonzero = scratch + outputCount
       zeros.update(repeating: T(0), count: outputCount)
@@ -89,7 +105,7 @@ extension Executor {
       map.forEachRow { n, i, o, _, _, si, so, _, _ in
         for k in 0..<n {
           let v = x[i + k * si]
-          if v.primal == 0 { zeros[o + k * so] += T(1) } else { nonzero[o + k * so] = nonzero[o + k * so] * v }
+          if v.primal == 0 { zeros[o + k * so] += T(1) + v } else { nonzero[o + k * so] = nonzero[o + k * so] * v }
         }
       }
       map.forEachRow { n, i, o, _, _, si, so, _, _ in
@@ -98,8 +114,16 @@ extension Executor {
           if g.isZero { continue }
           let v = x[i + k * si]
           let z = zeros[o + k * so].primal
-          let others: T =
-            z == 0 ? nonzero[o + k * so] / v : (z == 1 && v.primal == 0 ? nonzero[o + k * so] : T(0))
+          // The zero elements other than this one, as a number whose primal is 0 (a single zero, with its tangent).
+          let otherZero = zeros[o + k * so] - T(z) - (v.primal == 0 ? v : T(0))
+          let others: T
+          if z == 0 {
+            others = nonzero[o + k * so] / v
+          } else if z == 1 {
+            others = v.primal == 0 ? nonzero[o + k * so] : T.chain(nonzero[o + k * so] / v, otherZero)
+          } else {
+            others = z == 2 && v.primal == 0 ? T.chain(nonzero[o + k * so], otherZero) : T(0)
+          }
           gx[i + k * si] += T.chain(g, others)
         }
       }

@@ -17,6 +17,18 @@ extension Executor {
     }
   }
 
+  /// reshape and stop_gradient copy; stop_gradient copies only the primal values, so that forward mode (JVPs and
+  /// the forward half of Hessians) sees a constant, as the reverse sweep does.
+  static func copyForward<T: ADScalar>(
+    _ op: OpCode, _ n: Int, _ x: UnsafeMutablePointer<T>, _ out: UnsafeMutablePointer<T>
+  ) {
+    if op == .stopGradient && T.self != Double.self {
+      for i in 0..<n { out[i] = T(x[i].primal) }
+    } else {
+      out.update(from: x, count: n)
+    }
+  }
+
   static func concatForward<T: ADScalar>(
     _ parts: [ConcatPart], _ values: UnsafeMutablePointer<T>, _ slots: [Program.Slot], _ out: UnsafeMutablePointer<T>
   ) {
