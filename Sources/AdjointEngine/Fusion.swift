@@ -198,10 +198,7 @@ extension Executor {
     while start < group.count {
       let n = Swift.min(block, group.count - start)
       for step in group.steps { fusedStepForward(step, slots, v, registers, start, n) }
-      if let sum = group.sum {
-        let p = pointer(sum.operand, slots, v, registers, start)
-        for k in 0..<n { total += p[k] }
-      }
+      if let sum = group.sum { total += contiguousSum(pointer(sum.operand, slots, v, registers, start), n) }
       start += n
     }
     if let sum = group.sum { v[slots[sum.slot].offset] = total }
