@@ -26,7 +26,7 @@ let package = Package(
     // A small, fast JSON reader and writer that never goes through Codable. Standard library only.
     .target(name: "AdjointJSON"),
     // The `expr` language and the JSON `graph` form, compiled to engine programs.
-    .target(name: "AdjointExpressions", dependencies: ["AdjointEngine"]),
+    .target(name: "AdjointExpressions", dependencies: ["AdjointEngine", "AdjointJSON"]),
     // C libraries from Debian's -dev packages, each wrapped by exactly one Swift target.
     .systemLibrary(
       name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
@@ -57,7 +57,7 @@ let package = Package(
     .target(name: "MallocCounter", path: "Tests/MallocCounter"),
     .testTarget(name: "AdjointEngineTests", dependencies: ["AdjointEngine", "AdjointExpressions", "MallocCounter"]),
     .testTarget(name: "AdjointJSONTests", dependencies: ["AdjointJSON"]),
-    .testTarget(name: "AdjointExpressionsTests", dependencies: ["AdjointExpressions"]),
+    .testTarget(name: "AdjointExpressionsTests", dependencies: ["AdjointExpressions", "AdjointEngine", "AdjointJSON"]),
     .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore", "HTTPServer", "Gzip", "TLS"]),
     .testTarget(name: "AdjointServiceTests", dependencies: ["AdjointService", "AdjointJSON"]),
   ],

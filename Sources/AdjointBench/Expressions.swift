@@ -16,7 +16,7 @@ enum ExprWorkload {
     do throws(Diagnostic) {
       return try GraphCompiler.compile(try ExprParser.parse(source), inputShapes: inputShapes)
     } catch {
-      note("\(workload): skipped: the expression does not compile yet: \(error.message) (at offset \(error.position))")
+      note("\(workload): skipped: the expression does not compile yet: \(error.message) (at \(error.location))")
       return nil
     }
   }

@@ -16,7 +16,7 @@ enum FusedRef: Sendable, Equatable {
 }
 
 /// One fused run of instructions.
-struct FusedGroup: Sendable, Equatable {
+struct FusedGroup: Sendable {
   /// One instruction of the run: the op, its operand refs and its output ref.
   struct Step: Sendable, Equatable {
     var index: Int
@@ -37,11 +37,6 @@ struct FusedGroup: Sendable, Equatable {
   var registers: Int
   /// The broadcast scalars the run reads.
   var scalars: [FusedRef]
-
-  static func == (lhs: FusedGroup, rhs: FusedGroup) -> Bool {
-    lhs.first == rhs.first && lhs.last == rhs.last && lhs.steps == rhs.steps
-      && lhs.sum?.operand == rhs.sum?.operand && lhs.sum?.slot == rhs.sum?.slot
-  }
 }
 
 enum Fusion {
@@ -140,6 +135,7 @@ enum Fusion {
       let instruction = code[index]
       let out = Int(instruction.out)
       let neededOutside = isOutput[out] || readers[out].contains { $0 < first || $0 > last }
+      let operands: [FusedRef]
       if instruction.op.family == .view, case .map(let map) = plans[Int(instruction.plan)] {
         // The source is a slot outside the run (see `fusable`). A view that nothing outside reads is read in
         // place when its stride is 1; otherwise it is gathered into a register, or into the arena.
@@ -148,18 +144,10 @@ enum Fusion {
           refs[out] = source
           continue
         }
-        let output: FusedRef
-        if neededOutside {
-          output = .arena(slot: out, offset: 0, stride: 1)
-        } else {
-          registers += 1
-          output = .register(registers - 1)
-        }
-        refs[out] = output
-        steps.append(FusedGroup.Step(index: index, op: instruction.op, operands: [source], output: output))
-        continue
+        operands = [source]
+      } else {
+        operands = operandSlots(instruction, plans).map { reference($0) }
       }
-      let operands = operandSlots(instruction, plans).map { reference($0) }
       let output: FusedRef
       if neededOutside {
         output = .arena(slot: out, offset: 0, stride: 1)

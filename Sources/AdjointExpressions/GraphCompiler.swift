@@ -11,9 +11,11 @@ public enum GraphCompiler {
   /// - Parameters:
   ///   - graph: the function.
   ///   - inputShapes: the shape of every input of `graph`, by name.
-  /// - Returns: a verified program whose inputs are the graph's, in order of first use, and whose outputs are the
-  ///   graph's. Each instruction's origin is the source position of the node that produced it.
-  /// - Throws: a semantic ``Diagnostic`` at the node (or attribute) that cannot be compiled.
+  /// - Returns: a verified program whose inputs are the graph's, in the order of their nodes, and whose outputs are
+  ///   the graph's. Each instruction's origin is the ``Graph/Node/position`` of the node that produced it (an
+  ///   `expr` offset, or the index of the node in a JSON graph's `nodes`).
+  /// - Throws: a semantic ``Diagnostic`` at the node (or attribute) that cannot be compiled: an `expr` offset, or
+  ///   for a JSON graph the pointer of the node (`/graph/nodes/3`) or attribute (`/graph/nodes/3/attrs/axis`).
   public static func compile(_ graph: Graph, inputShapes: [String: [Int]]) throws(Diagnostic) -> Program {
     var builder = ProgramBuilder()
     var values: [ProgramBuilder.Value] = []
@@ -22,15 +24,17 @@ public enum GraphCompiler {
       switch node.kind {
       case .input(let name):
         guard let shape = inputShapes[name] else {
-          throw Diagnostic(.semantic, "no value is given for the input '\(name)'", at: node.position)
+          throw Diagnostic(
+            .semantic, "no value is given for the input '\(name)'",
+            at: graph.location(ofNodeAt: node.position, input: name))
         }
         values.append(builder.input(name, shape: shape))
       case .constant(let value):
         values.append(builder.constant(value))
       case .operation(let name, let arguments, let attributes):
         var lowering = Lowering(
-          builder: ProgramBuilder(), name: name, position: node.position, operands: arguments.map { values[$0] },
-          attributes: attributes)
+          builder: ProgramBuilder(), name: name, position: node.position, source: graph,
+          operands: arguments.map { values[$0] }, attributes: attributes)
         // Move the builder in and out, so that it is never copied (its arrays stay uniquely referenced).
         swap(&lowering.builder, &builder)
         let value = try lowering.lower()
@@ -51,6 +55,8 @@ private struct Lowering {
   var builder: ProgramBuilder
   let name: String
   let position: Int
+  /// The graph being compiled, to locate errors (a copy-on-write reference, never mutated).
+  let source: Graph
   let operands: [ProgramBuilder.Value]
   let attributes: [(name: String, value: Graph.Attribute, position: Int)]
 
@@ -62,7 +68,8 @@ private struct Lowering {
     for attribute in attributes where !spec.attributes.contains(attribute.name) {
       let allowed = spec.attributes.isEmpty ? "no attributes" : "only \(spec.attributes.joined(separator: ", "))"
       throw Diagnostic(
-        .semantic, "\(name) has no attribute '\(attribute.name)' (it takes \(allowed))", at: attribute.position)
+        .semantic, "\(name) has no attribute '\(attribute.name)' (it takes \(allowed))",
+        at: source.location(ofAttribute: attribute.name, at: attribute.position))
     }
     switch name {
     case "mean":
@@ -125,8 +132,11 @@ private struct Lowering {
       switch attribute.value {
       case .number(let value): return builder.constant(value)
       case .numbers(let values): return builder.constant(Tensor(shape: [values.count], scalars: values))
+      case .tensor(let shape, let scalars): return builder.constant(Tensor(shape: shape, scalars: scalars))
       case .bool:
-        throw Diagnostic(.semantic, "const: value must be a number or a list of numbers", at: attribute.position)
+        throw Diagnostic(
+          .semantic, "const: value must be a number or a (nested) list of numbers",
+          at: source.location(ofAttribute: attribute.name, at: attribute.position))
       }
     default:
       guard let op = spec.op else { preconditionFailure("no lowering for \(name)") }
@@ -164,13 +174,15 @@ private struct Lowering {
     }
   }
 
-  private func semantic(_ message: String) -> Diagnostic { Diagnostic(.semantic, message, at: position) }
-
-  private func attribute(_ key: String) -> (value: Graph.Attribute, position: Int)? {
-    attributes.first { $0.name == key }.map { ($0.value, $0.position) }
+  private func semantic(_ message: String) -> Diagnostic {
+    Diagnostic(.semantic, message, at: source.location(ofNodeAt: position))
   }
 
-  private func integer(_ value: Double, _ key: String, _ position: Int) throws(Diagnostic) -> Int {
+  private func attribute(_ key: String) -> (value: Graph.Attribute, location: Diagnostic.Location)? {
+    attributes.first { $0.name == key }.map { ($0.value, source.location(ofAttribute: key, at: $0.position)) }
+  }
+
+  private func integer(_ value: Double, _ key: String, _ position: Diagnostic.Location) throws(Diagnostic) -> Int {
     guard let integer = Int(exactly: value) else {
       throw Diagnostic(.semantic, "\(name): \(key) must be an integer, not \(value)", at: position)
     }
@@ -201,7 +213,8 @@ private struct Lowering {
     switch value {
     case .number(let number): return [try integer(number, key, position)]
     case .numbers: return try ints(key)
-    case .bool: throw Diagnostic(.semantic, "\(name): \(key) must be an integer or a list of integers", at: position)
+    case .bool, .tensor:
+      throw Diagnostic(.semantic, "\(name): \(key) must be an integer or a list of integers", at: position)
     }
   }
 

@@ -332,6 +332,20 @@ private struct Parser {
     let start = pos + 1
     var p = start
     while p < count {
+      // Eight plain ASCII bytes at a time (no quote, backslash, control character or byte >= 0x80): long strings,
+      // such as base64 tensors, are scanned word by word. A word with anything else goes to the byte loop below.
+      while p &+ 8 <= count {
+        let v = UnsafeRawPointer(b + p).loadUnaligned(as: UInt64.self)
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let high: UInt64 = 0x8080_8080_8080_8080
+        let quote = v ^ (ones &* 0x22)
+        let backslash = v ^ (ones &* 0x5C)
+        let special =
+          ((v &- ones &* 0x20) & ~v) | ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | v
+        if special & high != 0 { break }
+        p &+= 8
+      }
+      guard p < count else { break }
       let c = b[p]
       if c == UInt8(ascii: "\"") {
         pos = p + 1

@@ -67,9 +67,32 @@ public struct JSONWriter: Sendable {
 
   /// Writes an object key and the `:` after it; the member's value comes next.
   public mutating func writeKey(_ key: String) {
-    separate()
-    appendString(key)
-    bytes.append(UInt8(ascii: ":"))
+    var key = key
+    // Fast path: a short key without anything to escape, written with one append (`,"key":`).
+    let done = key.withUTF8 { utf8 -> Bool in
+      let n = utf8.count
+      guard n <= 60 else { return false }
+      for c in utf8 where c < 0x20 || c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") { return false }
+      return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { buffer in
+        let out = buffer.baseAddress!
+        var p = 0
+        if needsComma {
+          out[0] = UInt8(ascii: ",")
+          p = 1
+        }
+        out[p] = UInt8(ascii: "\"")
+        if let base = utf8.baseAddress { (out + p + 1).update(from: base, count: n) }
+        out[p &+ n &+ 1] = UInt8(ascii: "\"")
+        out[p &+ n &+ 2] = UInt8(ascii: ":")
+        bytes.append(contentsOf: UnsafeBufferPointer(start: out, count: p &+ n &+ 3))
+        return true
+      }
+    }
+    if !done {
+      separate()
+      appendString(key)
+      bytes.append(UInt8(ascii: ":"))
+    }
     needsComma = false
   }
 
@@ -93,8 +116,20 @@ public struct JSONWriter: Sendable {
 
   /// Writes a number in the shortest round-trip form, or `"NaN"`, `"Infinity"`, `"-Infinity"`.
   public mutating func write(_ value: Double) {
-    separate()
-    appendDouble(value)
+    guard value.isFinite else {
+      separate()
+      appendDouble(value)
+      return
+    }
+    // The comma and the number with one append.
+    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { buffer in
+      let out = buffer.baseAddress!
+      let p = needsComma ? 1 : 0
+      out[0] = UInt8(ascii: ",")
+      let n = ShortestDouble.format(value, into: out + p, ShortestDoubleTables.shared)
+      bytes.append(contentsOf: UnsafeBufferPointer(start: out, count: p &+ n))
+    }
+    needsComma = true
   }
 
   /// Writes an integer (as an integer literal, e.g. `3`).
@@ -155,6 +190,8 @@ public struct JSONWriter: Sendable {
       appendDouble(doubles[0])
       return
     }
+    // About 22 bytes per number (17 significant digits, sign, point, exponent, comma), plus the brackets.
+    reserveMore(doubles.count &* 22 &+ 16)
     var offset = 0
     appendNested(doubles, shape, 0, &offset)
   }
@@ -190,29 +227,40 @@ public struct JSONWriter: Sendable {
 
   /// Appends comma-separated numbers, formatting them into a stack buffer that is flushed in large chunks.
   private mutating func appendNumbers(_ numbers: UnsafeBufferPointer<Double>) {
+    guard let base = numbers.baseAddress, numbers.count > 0 else { return }
     let chunk = 4096
+    let tables = ShortestDoubleTables.shared
     withUnsafeTemporaryAllocation(of: UInt8.self, capacity: chunk) { buffer in
       let out = buffer.baseAddress!
       var used = 0
-      for (i, d) in numbers.enumerated() {
-        if used > chunk - 32 {
+      for i in 0..<numbers.count {
+        // Room for a number and its comma.
+        if used > chunk &- ShortestDouble.maxLength &- 1 {
           bytes.append(contentsOf: UnsafeBufferPointer(start: out, count: used))
           used = 0
         }
-        if i > 0 {
-          out[used] = UInt8(ascii: ",")
-          used += 1
-        }
+        let d = base[i]
         if d.isFinite {
-          used += ShortestDouble.format(d, into: out + used)
+          used &+= ShortestDouble.format(d, into: out + used, tables)
         } else {
           bytes.append(contentsOf: UnsafeBufferPointer(start: out, count: used))
           used = 0
           appendDouble(d)
         }
+        out[used] = UInt8(ascii: ",")
+        used &+= 1
       }
-      bytes.append(contentsOf: UnsafeBufferPointer(start: out, count: used))
+      // All but the last comma.
+      bytes.append(contentsOf: UnsafeBufferPointer(start: out, count: used &- 1))
     }
+  }
+
+  /// Makes room for about `count` more bytes, growing geometrically, so one large tensor costs one reallocation
+  /// at most.
+  @inline(__always)
+  mutating func reserveMore(_ count: Int) {
+    let needed = bytes.count &+ count
+    if needed > bytes.capacity { bytes.reserveCapacity(Swift.max(needed, 2 &* bytes.capacity)) }
   }
 
   /// Appends a double without any separator.

@@ -13,164 +13,231 @@ private let powersOfTen64: [UInt64] = [
   10_000_000_000_000_000, 100_000_000_000_000_000, 1_000_000_000_000_000_000, 10_000_000_000_000_000_000,
 ]
 
-/// "00", "01", ..., "99" as 200 ASCII bytes.
-private let digitPairs: [UInt8] = {
-  var table: [UInt8] = []
-  for i in 0..<100 {
-    table.append(UInt8(0x30 + i / 10))
-    table.append(UInt8(0x30 + i % 10))
+/// "00", "01", ..., "99" as 200 ASCII bytes (a static string: no lazy initialization, no reference counting).
+private let digitPairs: StaticString = """
+  0001020304050607080910111213141516171819202122232425262728293031323334353637383940414243444546474849\
+  5051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899
+  """
+
+/// The formatter's tables as plain pointers to immortal copies, fetched once per tensor (or per number) so the
+/// per-number code does no lazy-global checks and no reference counting.
+struct ShortestDoubleTables: @unchecked Sendable {
+  /// Schubfach's g table (see `schubfachG`).
+  let g: UnsafePointer<UInt64>
+  /// 10^0 ... 10^19.
+  let pow10: UnsafePointer<UInt64>
+  /// "00" ... "99".
+  let pairs: UnsafeRawPointer
+
+  /// The tables (allocated once, never freed).
+  static let shared: ShortestDoubleTables = {
+    let g = UnsafeMutablePointer<UInt64>.allocate(capacity: schubfachG.count)
+    g.initialize(from: schubfachG, count: schubfachG.count)
+    let pow10 = UnsafeMutablePointer<UInt64>.allocate(capacity: powersOfTen64.count)
+    pow10.initialize(from: powersOfTen64, count: powersOfTen64.count)
+    precondition(digitPairs.utf8CodeUnitCount == 200 && digitPairs.hasPointerRepresentation)
+    return ShortestDoubleTables(
+      g: UnsafePointer(g), pow10: UnsafePointer(pow10), pairs: UnsafeRawPointer(digitPairs.utf8Start))
+  }()
+
+  /// Copies the two ASCII digits of `v` (0...99) to `out`.
+  @inline(__always)
+  func pair(_ v: UInt32, _ out: UnsafeMutablePointer<UInt8>) {
+    UnsafeMutableRawPointer(out).storeBytes(
+      of: pairs.loadUnaligned(fromByteOffset: Int(v) &* 2, as: UInt16.self), as: UInt16.self)
   }
-  return table
-}()
+
+  /// Writes the eight digits of `v` (< 10^8, zero-padded) at `out`.
+  @inline(__always)
+  func eightDigits(_ v: UInt32, _ out: UnsafeMutablePointer<UInt8>) {
+    let hi = v / 10_000
+    let lo = v &- hi &* 10_000
+    let a = hi / 100
+    let c = lo / 100
+    pair(a, out)
+    pair(hi &- a &* 100, out + 2)
+    pair(c, out + 4)
+    pair(lo &- c &* 100, out + 6)
+  }
+}
 
 enum ShortestDouble {
+  /// The most bytes ``format(_:into:)`` writes ("-1.2345678901234567e-308" is 24).
+  static let maxLength = 25
+
   /// Appends the shortest round-trip text of the finite `d`, formatted like `d.description`.
   @inline(__always)
   static func append(_ d: Double, to bytes: inout [UInt8]) {
-    if d.isSubnormal {
-      bytes.append(contentsOf: d.description.utf8)
-      return
-    }
     withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { buffer in
-      let n = format(d, into: buffer.baseAddress!)
+      let n = format(d, into: buffer.baseAddress!, ShortestDoubleTables.shared)
       bytes.append(contentsOf: UnsafeBufferPointer(start: buffer.baseAddress!, count: n))
     }
   }
 
-  /// Writes the text of the finite `d` at `out` (at most 25 bytes); returns its length.
+  /// Writes the text of the finite `d` at `out` (at most ``maxLength`` bytes); returns its length.
+  static func format(_ d: Double, into out: UnsafeMutablePointer<UInt8>) -> Int {
+    format(d, into: out, ShortestDoubleTables.shared)
+  }
+
+  /// Writes the text of the finite `d` at `out` (at most ``maxLength`` bytes; it may scribble on all of them);
+  /// returns its length.
   ///
   /// Subnormals (rare) go through `description`: Schubfach's digits for the smallest ones can be one digit longer
   /// than Swift's (e.g. "7.9e-323" for "8e-323").
-  static func format(_ d: Double, into out: UnsafeMutablePointer<UInt8>) -> Int {
-    if d.isSubnormal {
-      var text = d.description
-      return text.withUTF8 { utf8 in
-        out.update(from: utf8.baseAddress!, count: utf8.count)
-        return utf8.count
+  @inline(__always)
+  static func format(_ d: Double, into out: UnsafeMutablePointer<UInt8>, _ tables: ShortestDoubleTables) -> Int {
+    let bits = d.bitPattern
+    out[0] = UInt8(ascii: "-")  // kept only when negative
+    var p = Int(truncatingIfNeeded: bits >> 63)
+    let magnitude = Double(bitPattern: bits & 0x7FFF_FFFF_FFFF_FFFF)
+    let biased = bits & 0x7FF0_0000_0000_0000
+    if biased < 0x3FF0_0000_0000_0000 {
+      // |d| < 1: zero, a subnormal, or not integral.
+      if biased == 0 {
+        if magnitude != 0 { return formatSubnormal(d, into: out) }
+        out[p] = UInt8(ascii: "0")
+        out[p &+ 1] = UInt8(ascii: ".")
+        out[p &+ 2] = UInt8(ascii: "0")
+        return p &+ 3
+      }
+    } else if magnitude <= 9_007_199_254_740_992 {
+      let integer = UInt64(magnitude)
+      if Double(integer) == magnitude {
+        // Integral: "<digits>.0".
+        let n = decimalLength(integer, tables)
+        writeDigits(integer, n, out + p, tables)
+        p &+= n
+        out[p] = UInt8(ascii: ".")
+        out[p &+ 1] = UInt8(ascii: "0")
+        return p &+ 2
       }
     }
-    var p = 0
-    if d.sign == .minus {
-      out[0] = UInt8(ascii: "-")
-      p = 1
-    }
-    let magnitude = d.magnitude
-    if magnitude <= 9_007_199_254_740_992, Double(UInt64(magnitude)) == magnitude {
-      // Integral: "<digits>.0" (zero included).
-      p += writeDigits(UInt64(magnitude), out + p)
-      out[p] = UInt8(ascii: ".")
-      out[p + 1] = UInt8(ascii: "0")
-      return p + 2
-    }
-    let (f, e) = shortestDecimal(magnitude)
-    // f * 10^e, f without trailing zeros. The digits are written once, at their final place when possible.
-    let exponent = decimalLength(f) + e - 1  // x = d.ddd * 10^exponent
+    let (f, e) = shortestDecimal(bits, tables)
+    // x = f * 10^e, f without trailing zeros, = d.ddd * 10^exponent. Each digit is written once, at its final place
+    // when possible.
+    let n = decimalLength(f, tables)
+    let exponent = n &+ e &- 1
     if exponent < -4 || magnitude > 9_007_199_254_740_992 {
       // d.ddde±XX: write the digits one to the right, then move the first one left over the '.'.
-      let count = writeDigits(f, out + p + 1)
-      out[p] = out[p + 1]
-      p += 1
-      if count > 1 {
-        out[p] = UInt8(ascii: ".")
-        p += count
+      writeDigits(f, n, out + p + 1, tables)
+      out[p] = out[p &+ 1]
+      if n > 1 {
+        out[p &+ 1] = UInt8(ascii: ".")
+        p &+= n &+ 1
+      } else {
+        p &+= 1
       }
       out[p] = UInt8(ascii: "e")
-      out[p + 1] = exponent < 0 ? UInt8(ascii: "-") : UInt8(ascii: "+")
-      p += 2
-      let ae = UInt64(exponent.magnitude)
-      if ae < 10 {
-        out[p] = UInt8(ascii: "0")
-        p += 1
+      out[p &+ 1] = exponent < 0 ? UInt8(ascii: "-") : UInt8(ascii: "+")
+      p &+= 2
+      let ae = UInt32(truncatingIfNeeded: exponent.magnitude)
+      if ae < 100 {
+        tables.pair(ae, out + p)
+        return p &+ 2
       }
-      return p + writeDigits(ae, out + p)
+      let h = ae / 100
+      out[p] = UInt8(truncatingIfNeeded: h) &+ 0x30
+      tables.pair(ae &- h &* 100, out + p + 1)
+      return p &+ 3
     }
     if exponent < 0 {
-      // 0.000ddd
+      // 0.ddd, 0.0ddd, 0.00ddd, 0.000ddd: write "0.000", then the digits over the zeros not needed.
       out[p] = UInt8(ascii: "0")
-      out[p + 1] = UInt8(ascii: ".")
-      p += 2
-      for _ in 0..<(-exponent - 1) {
-        out[p] = UInt8(ascii: "0")
-        p += 1
-      }
-      return p + writeDigits(f, out + p)
+      out[p &+ 1] = UInt8(ascii: ".")
+      out[p &+ 2] = UInt8(ascii: "0")
+      out[p &+ 3] = UInt8(ascii: "0")
+      out[p &+ 4] = UInt8(ascii: "0")
+      p &+= 1 &- exponent
+      writeDigits(f, n, out + p, tables)
+      return p &+ n
     }
     // ddd.ddd (never integral here: there are digits after the point). Write the digits one to the right, then
     // move the integer digits left by one over the '.'.
-    let intDigits = exponent + 1
-    let count = writeDigits(f, out + p + 1)
-    for i in 0..<intDigits { out[p + i] = out[p + i + 1] }
-    out[p + intDigits] = UInt8(ascii: ".")
-    return p + 1 + count
+    let intDigits = exponent &+ 1
+    writeDigits(f, n, out + p + 1, tables)
+    var i = 0
+    repeat {
+      out[p &+ i] = out[p &+ i &+ 1]
+      i &+= 1
+    } while i < intDigits
+    out[p &+ intDigits] = UInt8(ascii: ".")
+    return p &+ 1 &+ n
+  }
+
+  @inline(never)
+  private static func formatSubnormal(_ d: Double, into out: UnsafeMutablePointer<UInt8>) -> Int {
+    var text = d.description
+    return text.withUTF8 { utf8 in
+      out.update(from: utf8.baseAddress!, count: utf8.count)
+      return utf8.count
+    }
   }
 
   /// The number of decimal digits of `v` (1 for 0).
   @inline(__always)
-  static func decimalLength(_ v: UInt64) -> Int {
-    powersOfTen64.withUnsafeBufferPointer { pow10 in
-      let t = ((64 - v.leadingZeroBitCount) &* 1233) >> 12
-      return max(1, t + (v >= pow10[t] ? 1 : 0))
+  static func decimalLength(_ v: UInt64, _ tables: ShortestDoubleTables) -> Int {
+    let t = ((64 &- v.leadingZeroBitCount) &* 1233) >> 12
+    return max(1, t &+ (v >= tables.pow10[t] ? 1 : 0))
+  }
+
+  /// The number of decimal digits of `v` (1 for 0).
+  static func decimalLength(_ v: UInt64) -> Int { decimalLength(v, .shared) }
+
+  /// Writes the `count` (= `decimalLength(v)`) decimal digits of `v` at `out`.
+  @inline(__always)
+  static func writeDigits(_ v: UInt64, _ count: Int, _ out: UnsafeMutablePointer<UInt8>, _ tables: ShortestDoubleTables)
+  {
+    var end = out + count
+    var x = v
+    // Eight digits at a time from the right.
+    while x >= 100_000_000 {
+      let q = x / 100_000_000
+      end -= 8
+      tables.eightDigits(UInt32(truncatingIfNeeded: x &- q &* 100_000_000), end)
+      x = q
     }
+    var y = UInt32(truncatingIfNeeded: x)
+    while end - out >= 2 {
+      let q = y / 100
+      end -= 2
+      tables.pair(y &- q &* 100, end)
+      y = q
+    }
+    if end > out { out[0] = UInt8(truncatingIfNeeded: y) &+ 0x30 }
   }
 
   /// Writes the decimal digits of `v` at `out` (at most 20 bytes); returns how many.
-  @inline(__always)
   static func writeDigits(_ v: UInt64, _ out: UnsafeMutablePointer<UInt8>) -> Int {
-    let count = decimalLength(v)
-    return digitPairs.withUnsafeBufferPointer { pairs in
-      var i = count
-      var x = v
-      // Eight digits at a time, as two independent halves of four.
-      while x >= 100_000_000 {
-        let q = x / 100_000_000
-        let r = UInt32(truncatingIfNeeded: x &- q &* 100_000_000)
-        let hi = r / 10_000
-        let lo = r &- hi &* 10_000
-        let (a, b) = hi.quotientAndRemainder(dividingBy: 100)
-        let (c, d) = lo.quotientAndRemainder(dividingBy: 100)
-        out[i - 8] = pairs[Int(a) &* 2]
-        out[i - 7] = pairs[Int(a) &* 2 &+ 1]
-        out[i - 6] = pairs[Int(b) &* 2]
-        out[i - 5] = pairs[Int(b) &* 2 &+ 1]
-        out[i - 4] = pairs[Int(c) &* 2]
-        out[i - 3] = pairs[Int(c) &* 2 &+ 1]
-        out[i - 2] = pairs[Int(d) &* 2]
-        out[i - 1] = pairs[Int(d) &* 2 &+ 1]
-        i -= 8
-        x = q
-      }
-      var y = UInt32(truncatingIfNeeded: x)
-      while i >= 2 {
-        let q = y / 100
-        let r = y &- q &* 100
-        out[i - 2] = pairs[Int(r) &* 2]
-        out[i - 1] = pairs[Int(r) &* 2 &+ 1]
-        i -= 2
-        y = q
-      }
-      if i == 1 { out[0] = UInt8(truncatingIfNeeded: y) &+ 0x30 }
-      return count
-    }
+    let n = decimalLength(v, .shared)
+    writeDigits(v, n, out, .shared)
+    return n
   }
 
   /// The shortest decimal `f * 10^e` that rounds to the positive finite nonzero `v` (f without trailing zeros).
-  @inline(__always)
   static func shortestDecimal(_ v: Double) -> (f: UInt64, e: Int) {
-    let bits = v.bitPattern
+    shortestDecimal(v.bitPattern & 0x7FFF_FFFF_FFFF_FFFF, .shared)
+  }
+
+  /// The shortest decimal `f * 10^e` that rounds to the finite nonzero double of bit pattern `bits` (sign ignored;
+  /// f without trailing zeros).
+  @inline(__always)
+  static func shortestDecimal(_ bits: UInt64, _ tables: ShortestDoubleTables) -> (f: UInt64, e: Int) {
     let t = bits & ((1 << 52) - 1)
-    let bq = Int(bits >> 52) & 0x7FF
+    let bq = Int(truncatingIfNeeded: bits >> 52) & 0x7FF
     var result: (UInt64, Int)
     if bq != 0 {
-      result = toDecimal(q: bq - 1075, c: (1 << 52) | t, dk: 0)
+      result = toDecimal(q: bq &- 1075, c: (1 << 52) | t, dk: 0, tables)
     } else if t < 3 {
-      result = toDecimal(q: -1074, c: 10 * t, dk: -1)
+      result = toDecimal(q: -1074, c: 10 &* t, dk: -1, tables)
     } else {
-      result = toDecimal(q: -1074, c: t, dk: 0)
+      result = toDecimal(q: -1074, c: t, dk: 0, tables)
     }
     // Remove trailing zeros.
-    while result.0 != 0 && result.0 % 10 == 0 {
-      result.0 /= 10
-      result.1 += 1
+    while true {
+      let q = result.0 / 10
+      if q &* 10 != result.0 || result.0 == 0 { break }
+      result.0 = q
+      result.1 &+= 1
     }
     return result
   }
@@ -192,7 +259,7 @@ enum ShortestDouble {
   }
 
   @inline(__always)
-  private static func toDecimal(q: Int, c: UInt64, dk: Int) -> (UInt64, Int) {
+  private static func toDecimal(q: Int, c: UInt64, dk: Int, _ tables: ShortestDoubleTables) -> (UInt64, Int) {
     let out: UInt64 = c & 1
     let cb = c << 2
     let cbr = cb + 2
@@ -206,9 +273,8 @@ enum ShortestDouble {
       k = flog10threeQuartersPow2(q)
     }
     let h = UInt64(q + flog2pow10(-k) + 2)
-    let (g1, g0) = schubfachG.withUnsafeBufferPointer { table in
-      (table[2 * (k + 324)], table[2 * (k + 324) + 1])
-    }
+    let g1 = tables.g[2 &* (k &+ 324)]
+    let g0 = tables.g[2 &* (k &+ 324) &+ 1]
     let vb = rop(g1, g0, cb << h)
     let vbl = rop(g1, g0, cbl << h)
     let vbr = rop(g1, g0, cbr << h)
@@ -226,9 +292,9 @@ enum ShortestDouble {
     let uin = vbl &+ out <= s << 2
     let win = (t << 2) &+ out <= vbr
     if uin != win {
-      return (uin ? s : t, k + dk)
+      return (uin ? s : t, k &+ dk)
     }
     let cmp = Int64(bitPattern: vb &- ((s &+ t) << 1))
-    return (cmp < 0 || (cmp == 0 && s & 1 == 0) ? s : t, k + dk)
+    return (cmp < 0 || (cmp == 0 && s & 1 == 0) ? s : t, k &+ dk)
   }
 }

@@ -16,8 +16,8 @@ struct Compute: Sendable {
   let limits: ServiceLimits
 
   private static let knownFields: [Product: Set<String>] = [
-    .evaluate: ["expr", "at"],
-    .gradient: ["expr", "at", "wrt"],
+    .evaluate: ["expr", "graph", "graph_id", "at"],
+    .gradient: ["expr", "graph", "graph_id", "at", "wrt"],
   ]
 
   /// Answers a request body for `product`, returning the JSON response body.
@@ -33,6 +33,11 @@ struct Compute: Sendable {
       program = try GraphCompiler.compile(graph, inputShapes: point.mapValues(\.shape))
     } catch {
       throw .expression(error, pointer: "/expr")
+    }
+    let functionPointer: String
+    switch graph.source {
+    case .expr: functionPointer = "/expr"
+    case .json(let pointer): functionPointer = pointer.description
     }
     let workspace = Workspace(program)
     workspace.setInputs(point)
@@ -51,10 +56,18 @@ struct Compute: Sendable {
       writer.endObject()
     case .gradient:
       let wrt = try self.wrt(of: request, program: program)
+      guard program.outputs.count == 1 else {
+        throw .unprocessable(
+          "the function has \(program.outputs.count) outputs; a gradient needs exactly one (name it with 'output')",
+          pointer: functionPointer)
+      }
       let outputShape = program.slots[program.outputs[0].slot].shape
       guard Tensor.elementCount(outputShape) == 1 else {
-        throw .unprocessable(
-          "the output has shape \(outputShape); a gradient needs an output with exactly one element", pointer: "/expr")
+        // Located at the output's node: its position in an expr, its pointer in a graph.
+        let message = "the output has shape \(outputShape); a gradient needs an output with exactly one element"
+        let node = graph.outputs[0].node
+        throw .expression(
+          Diagnostic(.semantic, message, at: graph.location(ofNodeAt: graph.nodes[node].position)), pointer: "/expr")
       }
       let (value, adjoints) = workspace.valueWithPullback()
       writer.writeKey("value")
@@ -95,13 +108,24 @@ struct Compute: Sendable {
         : "the request gives the function more than once (\(given.joined(separator: ", "))); give exactly one"
       throw .badRequest(detail, pointer: given.count > 1 ? "/\(given[1])" : "")
     }
+    if let graph = request["graph"] {
+      do {
+        return try GraphDecoder.decode(
+          graph, at: "/graph",
+          limits: GraphDecoder.Limits(maxNodes: limits.maxGraphNodes, maxTensorElements: limits.maxTensorElements))
+      } catch {
+        throw .diagnostics(error, exprPointer: "/expr")
+      }
+    }
     guard case .string(let source)? = request["expr"] else {
       if request["expr"] != nil { throw .badRequest("'expr' must be a string", pointer: "/expr") }
-      throw .unprocessable("'\(given[0])' is not supported yet; send the function as 'expr'", pointer: "/\(given[0])")
+      throw .unprocessable(
+        "'\(given[0])' is not supported yet; send the function as 'expr' or 'graph'", pointer: "/\(given[0])")
     }
     if source.unicodeScalars.count > limits.maxExprLength {
-      throw .tooLarge(
-        "'expr' is longer than the limit of \(limits.maxExprLength) characters", pointer: "/expr")
+      // The position is that of the first character past the limit.
+      let message = "'expr' is longer than the limit of \(limits.maxExprLength) characters"
+      throw .expression(Diagnostic(.limit, message, at: limits.maxExprLength), pointer: "/expr")
     }
     do {
       return try ExprParser.parse(source)
@@ -118,19 +142,26 @@ struct Compute: Sendable {
       throw .badRequest("'at' must be an object mapping input names to tensors", pointer: "/at")
     }
     let names = graph.inputNames
+    let known = Set(names)
     var point: [String: Tensor] = [:]
     for (name, value) in zip(values.keys, values.values) {
       let pointer = JSONPointer().appending("at").appending(name)
-      guard names.contains(name) else {
+      guard known.contains(name) else {
         throw .unprocessable("'\(name)' is not an input of the function", pointer: pointer.description)
       }
+      let tensor: (shape: [Int], data: [Double])
       do {
-        let (shape, data) = try JSONTensorDecoding.decode(value, maxElements: limits.maxTensorElements, at: pointer)
-        point[name] = Tensor(shape: shape, scalars: data)
+        tensor = try JSONTensorDecoding.decode(value, maxElements: limits.maxTensorElements, at: pointer)
       } catch {
         if error.kind == .overLimit { throw .tooLarge(error.message, pointer: error.pointer.description) }
         throw .badRequest(error.message, pointer: error.pointer.description)
       }
+      if let declared = graph.declaredShapes[name], declared != tensor.shape {
+        throw .unprocessable(
+          "the value of '\(name)' has shape \(tensor.shape), but the graph declares \(declared)",
+          pointer: pointer.description)
+      }
+      point[name] = Tensor(shape: tensor.shape, scalars: tensor.data)
     }
     for name in names where point[name] == nil {
       throw .unprocessable("no value is given for the input '\(name)'", pointer: "/at")

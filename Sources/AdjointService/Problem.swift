@@ -64,22 +64,35 @@ struct Problem: Error, Sendable {
       headers: [("Retry-After", "\(seconds)")])
   }
 
-  /// A mistake in an `expr`, at `pointer` (the pointer of the `expr` field).
-  static func expression(_ diagnostic: Diagnostic, pointer: String) -> Problem {
-    let entry = Entry(pointer: pointer, message: diagnostic.message, position: diagnostic.position)
-    switch diagnostic.kind {
+  /// A mistake in a function, at `exprPointer` (the pointer of the `expr` field) and its `position` when it is
+  /// located in `expr`, else at its own JSON Pointer.
+  static func expression(_ diagnostic: Diagnostic, pointer exprPointer: String) -> Problem {
+    diagnostics(Diagnostics(diagnostic), exprPointer: exprPointer)
+  }
+
+  /// Several mistakes in a function, one entry each; the status is that of their kind (400, 422 or 413).
+  static func diagnostics(_ diagnostics: Diagnostics, exprPointer: String) -> Problem {
+    let entries = diagnostics.entries.map { diagnostic in
+      switch diagnostic.location {
+      case .position(let position): Entry(pointer: exprPointer, message: diagnostic.message, position: position)
+      case .pointer(let pointer): Entry(pointer: pointer.description, message: diagnostic.message)
+      }
+    }
+    let first = diagnostics.entries[0].message
+    let detail = entries.count == 1 ? first : "\(entries.count) mistakes in the function; the first: \(first)"
+    switch diagnostics.kind {
     case .syntax:
       return Problem(
-        status: 400, type: "https://adjoint.dev/problems/syntax", title: "Syntax error", detail: diagnostic.message,
-        errors: [entry])
+        status: 400, type: "https://adjoint.dev/problems/syntax", title: "Syntax error", detail: detail,
+        errors: entries)
     case .semantic:
       return Problem(
         status: 422, type: "https://adjoint.dev/problems/invalid-function", title: "Invalid function",
-        detail: diagnostic.message, errors: [entry])
+        detail: detail, errors: entries)
     case .limit:
       return Problem(
         status: 413, type: "https://adjoint.dev/problems/too-large", title: "Request too large",
-        detail: diagnostic.message, errors: [entry])
+        detail: detail, errors: entries)
     }
   }
 }

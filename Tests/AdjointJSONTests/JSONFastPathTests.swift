@@ -1,0 +1,100 @@
+import AdjointJSON
+import Foundation
+import XCTest
+
+/// The word-at-a-time and single-append fast paths agree with the byte-by-byte definitions.
+final class JSONFastPathTests: XCTestCase {
+  /// Every special byte (quote, backslash, control character, non-ASCII) at every offset of a long string, so the
+  /// eight-byte string scan meets it in every lane of a word and at every distance from the end of the input.
+  func testStringScanFindsSpecialBytesInEveryLane() throws {
+    let specials: [(raw: String, expected: String?)] = [
+      ("\\\"", "\""), ("\\\\", "\\"), ("\\n", "\n"), ("\\u00e9", "é"), ("é", "é"), ("😀", "😀"), ("\u{1}", nil),
+      ("\u{1f}", nil), ("\u{7f}", "\u{7f}"), (" ", " "),
+    ]
+    for length in [0, 1, 7, 8, 9, 15, 16, 17, 31] {
+      for offset in 0...length {
+        for (raw, expected) in specials {
+          let prefix = String(repeating: "a", count: offset)
+          let suffix = String(repeating: "b", count: length - offset)
+          let text = "\"" + prefix + raw + suffix + "\""
+          if let expected {
+            XCTAssertEqual(try JSONParser.parse(text), .string(prefix + expected + suffix), text)
+          } else {
+            XCTAssertThrowsError(try JSONParser.parse(text), text)
+          }
+          // Unterminated: the scan must stop at the end of the input.
+          XCTAssertThrowsError(try JSONParser.parse("\"" + prefix + raw + suffix), text)
+        }
+      }
+    }
+  }
+
+  func testInvalidUTF8IsFoundAfterLongASCIIRuns() {
+    for offset in 0..<20 {
+      var bytes = [UInt8](repeating: UInt8(ascii: "x"), count: 40)
+      bytes[0] = UInt8(ascii: "\"")
+      bytes[39] = UInt8(ascii: "\"")
+      bytes[1 + offset] = 0xFF
+      XCTAssertThrowsError(try JSONParser.parse(bytes), "\(offset)")
+      bytes[1 + offset] = 0x00
+      XCTAssertThrowsError(try JSONParser.parse(bytes), "\(offset)")
+    }
+  }
+
+  func testKeysWithAndWithoutEscapes() throws {
+    let keys = [
+      "", "x", "gradient", String(repeating: "k", count: 60), String(repeating: "k", count: 61),
+      String(repeating: "é", count: 40), "a\"b", "back\\slash", "tab\t", "\u{0}", "😀",
+    ]
+    var w = JSONWriter()
+    w.beginObject()
+    for (i, k) in keys.enumerated() {
+      w.writeKey(k)
+      w.write(Double(i) + 0.5)
+    }
+    w.endObject()
+    let parsed = try XCTUnwrap(try JSONParser.parse(w.bytes).objectValue)
+    XCTAssertEqual(parsed.keys, keys)
+    XCTAssertEqual(parsed.values, keys.indices.map { .number(Double($0) + 0.5) })
+    let foundation = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(w.bytes)) as? [String: Double])
+    XCTAssertEqual(foundation.count, keys.count)
+  }
+
+  /// Scalars written one by one match `description` (commas included), around every layout boundary.
+  func testScalarDoublesMatchDescription() throws {
+    var values: [Double] = [0, -0.0, 1, -1, 0.5, 1e-4, 9.99e-5, 1e-5, 0.001, 0.01, 0.1, 1.5, 12.25, 1e15 + 0.5]
+    for e in -30...30 {
+      let p = pow(10.0, Double(e))
+      values += [p, p.nextUp, p.nextDown, -p, 1.2345678901234567 * p, 3 * p]
+    }
+    values += [9_007_199_254_740_992, 9_007_199_254_740_993.0.nextUp, 4_503_599_627_370_495.5, .leastNormalMagnitude]
+    var w = JSONWriter()
+    w.beginArray()
+    for d in values { w.write(d) }
+    w.write(Double.nan)
+    w.write(-Double.infinity)
+    w.endArray()
+    let expected = "[" + values.map(\.description).joined(separator: ",") + ",\"NaN\",\"-Infinity\"]"
+    XCTAssertEqual(w.string, expected)
+  }
+
+  /// Large tensors (many flushes of the writer's chunk buffer) with non-finite values mixed in.
+  func testLargeTensorWithNonFiniteValues() throws {
+    var values = (0..<20_000).map { Double($0) * 0.001 - 3.7 }
+    for i in stride(from: 3, to: values.count, by: 997) { values[i] = i % 2 == 0 ? .nan : .infinity }
+    var w = JSONWriter()
+    w.write(doubles: values, shape: [100, 200])
+    var expected = "["
+    for r in 0..<100 {
+      if r > 0 { expected += "," }
+      let row = values[r * 200..<(r + 1) * 200].map { d -> String in
+        if d.isNaN { return "\"NaN\"" }
+        if d.isInfinite { return d > 0 ? "\"Infinity\"" : "\"-Infinity\"" }
+        return d.description
+      }
+      expected += "[" + row.joined(separator: ",") + "]"
+    }
+    expected += "]"
+    XCTAssertEqual(w.string, expected)
+  }
+}
