@@ -37,6 +37,9 @@ struct FusedGroup: Sendable {
   var registers: Int
   /// The broadcast scalars the run reads.
   var scalars: [FusedRef]
+  /// Slots that only this run reads, with the views it reads them through (all with positive strides): their
+  /// adjoints are zeroed by the run, block by block just ahead of its writes, instead of in a separate pass.
+  var owned: [(slot: Int, views: [(offset: Int, stride: Int)])] = []
 }
 
 enum Fusion {
@@ -168,8 +171,23 @@ enum Fusion {
         if case .scalar = ref, !scalars.contains(ref) { scalars.append(ref) }
       }
     }
+    // Slots read only inside the run (and not outputs), through views with positive strides.
+    var views: [Int: [(offset: Int, stride: Int)]] = [:]
+    var produced: Set<Int> = []
+    for step in steps {
+      if case .arena(let slot, _, _) = step.output { produced.insert(slot) }
+    }
+    for ref in steps.flatMap(\.operands) + (total.map { [$0.0] } ?? []) {
+      if case .arena(let slot, let offset, let stride) = ref, !produced.contains(slot) {
+        views[slot, default: []].append((offset, stride))
+      }
+    }
+    let owned = views.filter { slot, list in
+      !isOutput[slot] && readers[slot].allSatisfy { $0 >= first && $0 <= last } && list.allSatisfy { $0.stride > 0 }
+    }.map { (slot: $0.key, views: $0.value) }.sorted { $0.slot < $1.slot }
     return FusedGroup(
-      first: first, last: last, count: n, steps: steps, sum: total, registers: registers, scalars: scalars)
+      first: first, last: last, count: n, steps: steps, sum: total, registers: registers, scalars: scalars,
+      owned: owned)
   }
 }
 
@@ -197,10 +215,26 @@ extension Executor {
     _ group: FusedGroup, _ program: Program, _ v: UnsafeMutablePointer<T>, _ g: UnsafeMutablePointer<T>,
     _ registers: UnsafeMutablePointer<T>, _ active: [Bool]
   ) {
+    let slots = program.slots
+    fillScalars(group, slots, v, registers)
+    withUnsafeTemporaryAllocation(of: Int.self, capacity: Swift.max(group.owned.count, 1)) { zeroed in
+      zeroed.initialize(repeating: 0)
+      fusedReverseBlocks(group, program, v, g, registers, active, zeroed)
+      // The elements of owned adjoints that no view reached.
+      for (k, entry) in group.owned.enumerated() where active[entry.slot] {
+        let slot = slots[entry.slot]
+        (g + slot.offset + zeroed[k]).update(repeating: T(0), count: slot.count - zeroed[k])
+      }
+    }
+  }
+
+  private static func fusedReverseBlocks<T: ADScalar>(
+    _ group: FusedGroup, _ program: Program, _ v: UnsafeMutablePointer<T>, _ g: UnsafeMutablePointer<T>,
+    _ registers: UnsafeMutablePointer<T>, _ active: [Bool], _ zeroed: UnsafeMutableBufferPointer<Int>
+  ) {
     let block = Fusion.block
     let slots = program.slots
     let adjointRegisters = registers + group.registers * block
-    fillScalars(group, slots, v, registers)
     let totalAdjoint = group.sum.map { g[slots[$0.slot].offset] } ?? T(0)
     @inline(__always) func adjoint(_ ref: FusedRef, _ start: Int) -> UnsafeMutablePointer<T>? {
       switch ref {
@@ -216,6 +250,15 @@ extension Executor {
         if case .register = step.output { fusedStepForward(step, slots, v, registers, start, n) }
       }
       adjointRegisters.update(repeating: T(0), count: group.registers * block)
+      // Owned adjoints are zeroed up to the last element this block's views reach (the views only move forward).
+      for (k, entry) in group.owned.enumerated() where active[entry.slot] {
+        var reach = 0
+        for view in entry.views { reach = Swift.max(reach, view.offset + (start + n - 1) * view.stride + 1) }
+        if reach > zeroed[k] {
+          (g + slots[entry.slot].offset + zeroed[k]).update(repeating: T(0), count: reach - zeroed[k])
+          zeroed[k] = reach
+        }
+      }
       if let sum = group.sum, !totalAdjoint.isZero, let target = adjoint(sum.operand, start) {
         for k in 0..<n { target[k] += totalAdjoint }
       }

@@ -58,7 +58,8 @@ public struct Program: Sendable {
   let groupEnd: [Int32]
   /// The block registers the largest fused run needs, values and adjoints together.
   let fusionScratchCount: Int
-  /// Per slot: true when a fused run keeps the slot in block registers, so its arena memory is never used.
+  /// Per slot: true when the reverse sweep must not zero the slot's adjoint beforehand: a fused run keeps the slot in
+  /// block registers, or a fused run is its only reader and zeroes its adjoint itself.
   let fusedAway: [Bool]
   /// Per slot: true when the slot is an output.
   let outputSlots: [Bool]
@@ -140,6 +141,10 @@ public struct Program: Sendable {
         let step = group.steps.first { $0.index == index }
         fusedAway[out] = step?.output != .arena(slot: out, offset: 0, stride: 1)
       }
+    }
+    for group in groups {
+      // A run that alone reads a slot zeroes its adjoint itself.
+      for entry in group.owned { fusedAway[entry.slot] = true }
     }
     self.fusedAway = fusedAway
     var outputSlots = [Bool](repeating: false, count: slots.count)
