@@ -55,6 +55,23 @@ public enum ShapeRules {
     try infer(op, shapes, attributes).shape
   }
 
+  /// The largest product of extents (zero extents counted as 1) a shape may have: strides and offsets computed from
+  /// it then never overflow.
+  public static let maxAddressable = 1 << 50
+
+  /// Whether every extent is non-negative and the extents' product (zeros counted as 1) is at most
+  /// ``maxAddressable``. Shapes from requests are checked with this before they reach a builder.
+  public static func isAddressable(_ shape: [Int]) -> Bool {
+    var product = 1
+    for extent in shape {
+      guard extent >= 0 else { return false }
+      let (next, overflow) = product.multipliedReportingOverflow(by: Swift.max(extent, 1))
+      guard !overflow, next <= maxAddressable else { return false }
+      product = next
+    }
+    return true
+  }
+
   /// NumPy's broadcast of two shapes.
   public static func broadcast(_ a: [Int], _ b: [Int]) -> [Int]? {
     let rank = max(a.count, b.count)
@@ -167,6 +184,9 @@ public enum ShapeRules {
 
   private static func reshaped(_ input: [Int], _ target: [Int]?, op: OpCode) throws(ShapeError) -> [Int] {
     guard var shape = target else { throw ShapeError("\(op.name) needs a shape") }
+    guard isAddressable(shape.map { Swift.max($0, 1) }) else {
+      throw ShapeError("\(op.name): shape \(shape) is too large", isLimit: true)
+    }
     let count = Tensor.elementCount(input)
     let unknown = shape.indices.filter { shape[$0] == -1 }
     guard unknown.count <= 1, shape.allSatisfy({ $0 >= -1 }) else {
@@ -226,6 +246,10 @@ public enum ShapeRules {
         shape: shape, strides: [StridedMap.contiguousStrides(shape), permutation.map { own[$0] }])
       return (shape, .map(map), 0)
     case .broadcastTo:
+      if let shape = attributes.shape, !isAddressable(shape) {
+        throw ShapeError(
+          "broadcast_to: shape \(shape) is too large or has a negative extent", isLimit: shape.allSatisfy { $0 >= 0 })
+      }
       guard let shape = attributes.shape, shape.allSatisfy({ $0 >= 0 }),
         broadcast(input, shape) == shape
       else {
@@ -240,6 +264,7 @@ public enum ShapeRules {
       let axis = try normalizeAxes(attributes.axes ?? [0], rank: input.count, op: op)[0]
       let step = attributes.step ?? 1
       guard step != 0 else { throw ShapeError("slice: step must not be 0") }
+      guard step.magnitude <= UInt(maxAddressable) else { throw ShapeError("slice: step \(step) is out of range") }
       let (start, count) = sliceBounds(extent: input[axis], start: attributes.start, stop: attributes.stop, step: step)
       var shape = input
       shape[axis] = count

@@ -211,6 +211,26 @@ public enum ProgramError: Error, Equatable {
 public struct ShapeError: Error, Equatable, Sendable {
   /// What is wrong, for a person: "add: cannot broadcast shapes [2, 3] and [3, 2]".
   public let message: String
+  /// True when the shapes fit the op but the result is over a limit of ``ProgramLimits``.
+  public let isLimit: Bool
   /// Creates the error.
-  public init(_ message: String) { self.message = message }
+  public init(_ message: String, isLimit: Bool = false) {
+    self.message = message
+    self.isLimit = isLimit
+  }
+}
+
+/// How large a program's tensors may grow: every shape is checked when an op is appended, so that no request can
+/// make the engine overflow an index or allocate without bound.
+public struct ProgramLimits: Sendable, Equatable {
+  /// The most elements of one intermediate tensor (default 2^26, 512 MiB of doubles).
+  public var maxSlotElements: Int
+  /// The most elements of all slots together, one arena of a workspace (default 2^27).
+  public var maxArenaElements: Int
+
+  /// Creates limits; the defaults are the engine's.
+  public init(maxSlotElements: Int = 1 << 26, maxArenaElements: Int = 1 << 27) {
+    self.maxSlotElements = maxSlotElements
+    self.maxArenaElements = maxArenaElements
+  }
 }

@@ -22,9 +22,13 @@ public struct ProgramBuilder {
   private var scalarConstants: [UInt64: Value] = [:]
   private var offset = 0
   private var scratchCount = 0
+  /// How large tensors may grow; checked at every ``apply(_:_:_:origin:)``.
+  public var limits = ProgramLimits()
 
   /// Creates an empty builder.
-  public init() {}
+  public init(limits: ProgramLimits = ProgramLimits()) {
+    self.limits = limits
+  }
 
   /// The shape of a value.
   public func shape(of value: Value) -> [Int] { slots[value.slot].shape }
@@ -40,7 +44,10 @@ public struct ProgramBuilder {
   }
 
   /// Declares an input of the given shape.
+  ///
+  /// - Precondition: `ShapeRules.isAddressable(shape)`; front ends check shapes from requests first.
   public mutating func input(_ name: String, shape: [Int]) -> Value {
+    precondition(ShapeRules.isAddressable(shape), "input \(name) has a shape too large to address: \(shape)")
     let value = newSlot(shape)
     inputs.append(Program.Binding(name: name, slot: value.slot))
     return value
@@ -76,6 +83,16 @@ public struct ProgramBuilder {
       return try apply(.square, [operands[0]], attributes, origin: origin)
     }
     var (shape, plan, scratch) = try ShapeRules.infer(op, operands.map { slots[$0.slot].shape }, attributes)
+    let count = Tensor.elementCount(shape)
+    guard ShapeRules.isAddressable(shape), count <= limits.maxSlotElements else {
+      throw ShapeError(
+        "\(op.name): the result of shape \(shape) would have more than \(limits.maxSlotElements) elements",
+        isLimit: true)
+    }
+    guard offset + count <= limits.maxArenaElements else {
+      throw ShapeError(
+        "\(op.name): the program would hold more than \(limits.maxArenaElements) elements in all", isLimit: true)
+    }
     if case .concat(var parts) = plan {
       for index in parts.indices { parts[index].slot = operands[index].slot }
       plan = .concat(parts)

@@ -41,9 +41,17 @@ public struct Tensor: Sendable, Equatable, CustomStringConvertible {
   /// The single element of a tensor that has exactly one element, else `nil`.
   public var scalar: Double? { scalars.count == 1 ? scalars[0] : nil }
 
-  /// The number of elements a tensor of `shape` holds.
+  /// The number of elements a tensor of `shape` holds: 0 if an extent is 0, and `Int.max` when the product does not
+  /// fit an `Int` (so that comparing it with a limit rejects it rather than trapping).
   public static func elementCount(_ shape: [Int]) -> Int {
-    shape.reduce(1, *)
+    if shape.contains(0) { return 0 }
+    var count = 1
+    for extent in shape {
+      let (product, overflow) = count.multipliedReportingOverflow(by: extent)
+      if overflow { return .max }
+      count = product
+    }
+    return count
   }
 
   public var description: String {

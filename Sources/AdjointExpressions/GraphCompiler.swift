@@ -16,8 +16,11 @@ public enum GraphCompiler {
   ///   `expr` offset, or the index of the node in a JSON graph's `nodes`).
   /// - Throws: a semantic ``Diagnostic`` at the node (or attribute) that cannot be compiled: an `expr` offset, or
   ///   for a JSON graph the pointer of the node (`/graph/nodes/3`) or attribute (`/graph/nodes/3/attrs/axis`).
-  public static func compile(_ graph: Graph, inputShapes: [String: [Int]]) throws(Diagnostic) -> Program {
-    var builder = ProgramBuilder()
+  ///   A result over `limits` is a ``Diagnostic/Kind/limit`` diagnostic (HTTP 413).
+  public static func compile(
+    _ graph: Graph, inputShapes: [String: [Int]], limits: ProgramLimits = ProgramLimits()
+  ) throws(Diagnostic) -> Program {
+    var builder = ProgramBuilder(limits: limits)
     var values: [ProgramBuilder.Value] = []
     values.reserveCapacity(graph.nodes.count)
     for node in graph.nodes {
@@ -28,12 +31,17 @@ public enum GraphCompiler {
             .semantic, "no value is given for the input '\(name)'",
             at: graph.location(ofNodeAt: node.position, input: name))
         }
+        guard ShapeRules.isAddressable(shape) else {
+          throw Diagnostic(
+            .limit, "the input '\(name)' has shape \(shape), too large to address",
+            at: graph.location(ofNodeAt: node.position, input: name))
+        }
         values.append(builder.input(name, shape: shape))
       case .constant(let value):
         values.append(builder.constant(value))
       case .operation(let name, let arguments, let attributes):
         var lowering = Lowering(
-          builder: ProgramBuilder(), name: name, position: node.position, source: graph,
+          builder: ProgramBuilder(limits: limits), name: name, position: node.position, source: graph,
           operands: arguments.map { values[$0] }, attributes: attributes)
         // Move the builder in and out, so that it is never copied (its arrays stay uniquely referenced).
         swap(&lowering.builder, &builder)
@@ -160,7 +168,8 @@ private struct Lowering {
     do {
       return try builder.apply(op, operands, attributes, origin: origin)
     } catch {
-      throw semantic(error.message.replacingPrefix(op.name + ":", with: name + ":"))
+      let message = error.message.replacingPrefix(op.name + ":", with: name + ":")
+      throw Diagnostic(error.isLimit ? .limit : .semantic, message, at: source.location(ofNodeAt: position))
     }
   }
 

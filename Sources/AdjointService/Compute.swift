@@ -156,6 +156,10 @@ struct Compute: Sendable {
         if error.kind == .overLimit { throw .tooLarge(error.message, pointer: error.pointer.description) }
         throw .badRequest(error.message, pointer: error.pointer.description)
       }
+      guard ShapeRules.isAddressable(tensor.shape) else {
+        // E.g. {"shape": [0, 2^52, 2^52], "data": []}: no elements, but extents no index arithmetic can hold.
+        throw .tooLarge("the shape \(tensor.shape) is too large", pointer: pointer.description)
+      }
       if let declared = graph.declaredShapes[name], declared != tensor.shape {
         throw .unprocessable(
           "the value of '\(name)' has shape \(tensor.shape), but the graph declares \(declared)",

@@ -654,6 +654,17 @@ final class BadRequestTableTests: XCTestCase {
       "expr over 1 MiB", path: "/evaluate",
       #"{"expr": "x"# + String(repeating: " ", count: 1 << 20) + #"", "at": {"x": 2}}"#, 413, "/expr",
       "'expr' is longer than the limit of 1048576 characters", at: 1 << 20),
+    // Shapes no index arithmetic can hold, and intermediates over the engine's limits: 413, never a crash.
+    expr(
+      "reshape to a shape too large to address", path: "/evaluate", "reshape(x, shape=[4294967296, 4294967296, 0])",
+      point: #"{"x": []}"#, 413, "reshape: shape [4294967296, 4294967296, 0] is too large", at: 0),
+    expr(
+      "broadcast to 10^15 elements", path: "/evaluate", "broadcast_to(x, shape=[100000, 100000, 100000])", 413,
+      "broadcast_to: the result of shape [100000, 100000, 100000] would have more than 67108864 elements", at: 0),
+    bad(
+      "an empty input whose extents overflow", path: "/evaluate",
+      #"{"expr": "sum(x)", "at": {"x": {"shape": [0, 4503599627370496, 4503599627370496], "data": []}}}"#, 413,
+      "/at/x", "the shape [0, 4503599627370496, 4503599627370496] is too large"),
     bad(
       "graph: two outputs to /gradient",
       graph(
