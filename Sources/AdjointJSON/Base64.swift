@@ -3,43 +3,67 @@
 public enum Base64 {
   private static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
-  /// 0...63 for alphabet characters, 0xFF for anything else.
-  private static let decodeTable: [UInt8] = {
-    var t = [UInt8](repeating: 0xFF, count: 256)
-    for (i, c) in alphabet.enumerated() { t[Int(c)] = UInt8(i) }
-    return t
-  }()
-
   /// The length of the encoding of `byteCount` bytes.
   public static func encodedLength(of byteCount: Int) -> Int { (byteCount + 2) / 3 * 4 }
+
+  /// The two characters of each 12-bit value, the first in the low byte: three input bytes become two lookups.
+  private static let pairTable: [UInt16] = (0..<4096).map { v in
+    UInt16(alphabet[v >> 6]) | UInt16(alphabet[v & 0x3F]) << 8
+  }
 
   /// Appends the base64 encoding of `bytes` to `output`.
   public static func encode(_ bytes: UnsafeRawBufferPointer, into output: inout [UInt8]) {
     let n = bytes.count
-    let outCount = encodedLength(of: n)
-    let oldCount = output.count
-    output.append(contentsOf: repeatElement(0, count: outCount))
-    alphabet.withUnsafeBufferPointer { table in
-      output.withUnsafeMutableBufferPointer { out in
-        var o = oldCount
+    let needed = output.count &+ encodedLength(of: n)
+    if needed > output.capacity { output.reserveCapacity(Swift.max(needed, 2 &* output.capacity)) }
+    guard n > 0, let input = bytes.baseAddress else { return }
+    // Encodes chunks of 3,072 bytes into 4,096 characters on the stack (a cache-resident buffer), each appended
+    // with one copy, so the output array is written once.
+    let chunkBytes = 3072
+    pairTable.withUnsafeBufferPointer { table in
+      let pairs = table.baseAddress!
+      withUnsafeTemporaryAllocation(of: UInt8.self, capacity: chunkBytes / 3 * 4) { buffer in
+        let out = UnsafeMutableRawPointer(buffer.baseAddress!)
         var i = 0
-        while i + 3 <= n {
-          let v = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
-          out[o] = table[Int(v >> 18)]
-          out[o + 1] = table[Int(v >> 12 & 0x3F)]
-          out[o + 2] = table[Int(v >> 6 & 0x3F)]
-          out[o + 3] = table[Int(v & 0x3F)]
-          i += 3
-          o += 4
-        }
-        let rest = n - i
-        if rest > 0 {
-          var v = UInt32(bytes[i]) << 16
-          if rest == 2 { v |= UInt32(bytes[i + 1]) << 8 }
-          out[o] = table[Int(v >> 18)]
-          out[o + 1] = table[Int(v >> 12 & 0x3F)]
-          out[o + 2] = rest == 2 ? table[Int(v >> 6 & 0x3F)] : UInt8(ascii: "=")
-          out[o + 3] = UInt8(ascii: "=")
+        while i < n {
+          let end = Swift.min(i &+ chunkBytes, n)
+          var o = 0
+          // Six bytes (eight characters) at a time while an 8-byte load stays inside the input.
+          while i &+ 8 <= end {
+            let x = UInt64(bigEndian: input.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+            let v1 = Int(truncatingIfNeeded: x >> 40)
+            let v2 = Int(truncatingIfNeeded: x >> 16) & 0xFF_FFFF
+            let chars =
+              UInt64(pairs[v1 >> 12]) | UInt64(pairs[v1 & 0xFFF]) << 16 | UInt64(pairs[v2 >> 12]) << 32
+              | UInt64(pairs[v2 & 0xFFF]) << 48
+            out.storeBytes(of: chars.littleEndian, toByteOffset: o, as: UInt64.self)
+            i &+= 6
+            o &+= 8
+          }
+          while i &+ 3 <= end {
+            let v =
+              Int(input.load(fromByteOffset: i, as: UInt8.self)) << 16
+              | Int(input.load(fromByteOffset: i &+ 1, as: UInt8.self)) << 8
+              | Int(input.load(fromByteOffset: i &+ 2, as: UInt8.self))
+            let chars = UInt32(pairs[v >> 12]) | UInt32(pairs[v & 0xFFF]) << 16
+            out.storeBytes(of: chars.littleEndian, toByteOffset: o, as: UInt32.self)
+            i &+= 3
+            o &+= 4
+          }
+          if i < end {
+            // The last one or two bytes of the input (chunks are multiples of 3 bytes).
+            let rest = end &- i
+            var v = UInt32(input.load(fromByteOffset: i, as: UInt8.self)) << 16
+            if rest == 2 { v |= UInt32(input.load(fromByteOffset: i &+ 1, as: UInt8.self)) << 8 }
+            out.storeBytes(of: alphabet[Int(v >> 18)], toByteOffset: o, as: UInt8.self)
+            out.storeBytes(of: alphabet[Int(v >> 12 & 0x3F)], toByteOffset: o &+ 1, as: UInt8.self)
+            out.storeBytes(
+              of: rest == 2 ? alphabet[Int(v >> 6 & 0x3F)] : UInt8(ascii: "="), toByteOffset: o &+ 2, as: UInt8.self)
+            out.storeBytes(of: UInt8(ascii: "="), toByteOffset: o &+ 3, as: UInt8.self)
+            i = end
+            o &+= 4
+          }
+          output.append(contentsOf: UnsafeRawBufferPointer(start: out, count: o))
         }
       }
     }
@@ -74,6 +98,21 @@ public enum Base64 {
     return n / 4 * 3 - padding
   }
 
+  /// Four tables of 256 entries, one per position in a quad: the character's six bits already placed where they
+  /// land in the three output bytes (the first byte lowest), so a quad decodes with four lookups and three ORs;
+  /// anything outside the alphabet sets bit 24.
+  private static let quadTables: [UInt32] = {
+    var t = [UInt32](repeating: 0x0100_0000, count: 1024)
+    for (i, c) in alphabet.enumerated() {
+      let v = UInt32(i)
+      t[Int(c)] = v << 2
+      t[256 + Int(c)] = v >> 4 | (v & 0x0F) << 12
+      t[512 + Int(c)] = (v >> 2) << 8 | (v & 0x03) << 22
+      t[768 + Int(c)] = v << 16
+    }
+    return t
+  }()
+
   /// Decodes `text` into `output`, which must have exactly `decodedLength(of: text)` bytes.
   public static func decode(_ text: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableRawBufferPointer)
     throws(DecodingError)
@@ -84,41 +123,58 @@ public enum Base64 {
     precondition(output.count == expected, "output buffer has the wrong size")
     let n = text.count
     if n == 0 { return }
-    let failure: Int? = decodeTable.withUnsafeBufferPointer { table -> Int? in
+    let failure: Int? = quadTables.withUnsafeBufferPointer { tables -> Int? in
+      let t = tables.baseAddress!
+      let s = text.baseAddress!
+      let out = output.baseAddress!
+      let outCount = output.count
+      @inline(__always)
+      func quad(_ i: Int) -> UInt32 {
+        t[Int(s[i])] | t[256 &+ Int(s[i &+ 1])] | t[512 &+ Int(s[i &+ 2])] | t[768 &+ Int(s[i &+ 3])]
+      }
+      @inline(__always)
+      func badCharacter(_ i: Int) -> Int {
+        for k in 0..<4 where t[Int(s[i &+ k])] & 0x0100_0000 != 0 { return i &+ k }
+        return i
+      }
       var i = 0
       var o = 0
-      // All quads but the last have no padding.
-      while i + 4 < n {
-        let a = table[Int(text[i])]
-        let b = table[Int(text[i + 1])]
-        let c = table[Int(text[i + 2])]
-        let d = table[Int(text[i + 3])]
-        if (a | b | c | d) & 0xC0 != 0 {
-          for k in 0..<4 where table[Int(text[i + k])] == 0xFF { return i + k }
+      // All quads but the last have no padding. Two quads (six bytes) at a time with one 8-byte store while
+      // the store stays inside the output (the two extra bytes are overwritten next).
+      while i &+ 8 < n && o &+ 8 <= outCount {
+        let x0 = quad(i)
+        let x1 = quad(i &+ 4)
+        if (x0 | x1) & 0x0100_0000 != 0 {
+          return badCharacter(x0 & 0x0100_0000 != 0 ? i : i &+ 4)
         }
-        let v = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
-        output[o] = UInt8(truncatingIfNeeded: v >> 16)
-        output[o + 1] = UInt8(truncatingIfNeeded: v >> 8)
-        output[o + 2] = UInt8(truncatingIfNeeded: v)
-        i += 4
-        o += 3
+        out.storeBytes(of: (UInt64(x0) | UInt64(x1) << 24).littleEndian, toByteOffset: o, as: UInt64.self)
+        i &+= 8
+        o &+= 6
+      }
+      while i &+ 4 < n {
+        let x = quad(i)
+        if x & 0x0100_0000 != 0 { return badCharacter(i) }
+        out.storeBytes(of: UInt8(truncatingIfNeeded: x), toByteOffset: o, as: UInt8.self)
+        out.storeBytes(of: UInt8(truncatingIfNeeded: x >> 8), toByteOffset: o &+ 1, as: UInt8.self)
+        out.storeBytes(of: UInt8(truncatingIfNeeded: x >> 16), toByteOffset: o &+ 2, as: UInt8.self)
+        i &+= 4
+        o &+= 3
       }
       // The last quad: "xxxx", "xxx=" or "xx==".
-      let a = table[Int(text[i])]
-      let b = table[Int(text[i + 1])]
-      if a == 0xFF { return i }
-      if b == 0xFF { return i + 1 }
-      let padC = text[i + 2] == UInt8(ascii: "=")
-      let padD = text[i + 3] == UInt8(ascii: "=")
-      if padC && !padD { return i + 3 }
-      let c = padC ? 0 : table[Int(text[i + 2])]
-      let d = padD ? 0 : table[Int(text[i + 3])]
-      if c == 0xFF { return i + 2 }
-      if d == 0xFF { return i + 3 }
-      let v = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
-      output[o] = UInt8(truncatingIfNeeded: v >> 16)
-      if !padC { output[o + 1] = UInt8(truncatingIfNeeded: v >> 8) }
-      if !padD { output[o + 2] = UInt8(truncatingIfNeeded: v) }
+      let padC = s[i &+ 2] == UInt8(ascii: "=")
+      let padD = s[i &+ 3] == UInt8(ascii: "=")
+      if padC && !padD {
+        if t[Int(s[i])] & 0x0100_0000 != 0 { return i }
+        if t[256 &+ Int(s[i &+ 1])] & 0x0100_0000 != 0 { return i &+ 1 }
+        return i &+ 3
+      }
+      let c = padC ? 0 : t[512 &+ Int(s[i &+ 2])]
+      let d = padD ? 0 : t[768 &+ Int(s[i &+ 3])]
+      let x = t[Int(s[i])] | t[256 &+ Int(s[i &+ 1])] | c | d
+      if x & 0x0100_0000 != 0 { return badCharacter(i) }
+      out.storeBytes(of: UInt8(truncatingIfNeeded: x), toByteOffset: o, as: UInt8.self)
+      if !padC { out.storeBytes(of: UInt8(truncatingIfNeeded: x >> 8), toByteOffset: o &+ 1, as: UInt8.self) }
+      if !padD { out.storeBytes(of: UInt8(truncatingIfNeeded: x >> 16), toByteOffset: o &+ 2, as: UInt8.self) }
       return nil
     }
     if let failure {

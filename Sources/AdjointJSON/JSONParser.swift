@@ -52,10 +52,88 @@ public enum JSONParser {
 /// One open array or object of the general (non-numeric) path.
 private struct Frame {
   var isObject: Bool
-  /// Where this container's elements (or member values) start in `Parser.values`.
-  var valueStart: Int
-  /// Where this object's keys start in `Parser.keys`.
-  var keyStart: Int
+  /// Where this container's elements start in `Parser.values` (an array), or its members in `Parser.members` (an
+  /// object).
+  var start: Int
+  /// The number of elements (or members) so far.
+  var count = 0
+  /// The key whose value is being parsed (an object, between the key and the end of its value), else `nil`.
+  var pendingKey: String? = nil
+  /// The offset of `pendingKey`'s opening quote.
+  var pendingKeyOffset = 0
+
+  init(isObject: Bool, start: Int) {
+    self.isObject = isObject
+    self.start = start
+  }
+}
+
+/// A stack that hands its top elements over to a new array by moving them (one `memcpy`, no retain/release),
+/// so closing a container costs one allocation.
+private struct MoveStack<Element>: ~Copyable {
+  private var base: UnsafeMutablePointer<Element>
+  private var capacity: Int
+  /// The number of elements.
+  private(set) var count = 0
+
+  init() {
+    capacity = 16
+    base = .allocate(capacity: 16)
+  }
+
+  deinit {
+    base.deinitialize(count: count)
+    base.deallocate()
+  }
+
+  @inline(__always)
+  mutating func append(_ element: consuming Element) {
+    if count == capacity { grow() }
+    (base + count).initialize(to: element)
+    count &+= 1
+  }
+
+  @inline(never)
+  private mutating func grow() {
+    let newCapacity = capacity * 2
+    let newBase = UnsafeMutablePointer<Element>.allocate(capacity: newCapacity)
+    newBase.moveInitialize(from: base, count: count)
+    base.deallocate()
+    base = newBase
+    capacity = newCapacity
+  }
+
+  /// The element at `i` (`0 <= i < count`).
+  @inline(__always)
+  subscript(i: Int) -> Element {
+    precondition(i >= 0 && i < count)
+    return base[i]
+  }
+
+  /// Moves the elements `start..<count` into a new array, leaving `start` elements.
+  @inline(__always)
+  mutating func popArray(from start: Int) -> [Element] {
+    precondition(start >= 0 && start <= count)
+    let n = count &- start
+    if n == 0 { return [] }
+    let source = base + start
+    let array = [Element](unsafeUninitializedCapacity: n) { buffer, initialized in
+      buffer.baseAddress!.moveInitialize(from: source, count: n)
+      initialized = n
+    }
+    count = start
+    return array
+  }
+}
+
+/// Bit 7 of each byte of the result is set when that byte of `v` may be a quote, a backslash, a control character
+/// or a byte >= 0x80 (never clear when it is one).
+@inline(__always)
+private func plainASCIIMask(_ v: UInt64) -> UInt64 {
+  let ones: UInt64 = 0x0101_0101_0101_0101
+  let quote = v ^ (ones &* 0x22)
+  let backslash = v ^ (ones &* 0x5C)
+  return ((v &- ones &* 0x20) & ~v) | ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | v
 }
 
 @inline(__always)
@@ -63,7 +141,7 @@ private func isWhitespace(_ c: UInt8) -> Bool {
   c <= 0x20 && (c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09)
 }
 
-private struct Parser {
+private struct Parser: ~Copyable {
   let b: UnsafePointer<UInt8>
   let count: Int
   let maxDepth: Int
@@ -71,8 +149,11 @@ private struct Parser {
 
   // The general path keeps the elements of every open container on shared stacks (no nested copy-on-write).
   var frames: [Frame] = []
-  var values: [JSONValue] = []
-  var keys: [String] = []
+  /// The elements of the open arrays.
+  var values = MoveStack<JSONValue>()
+  /// The members of the open objects.
+  var members = MoveStack<JSONObject.Member>()
+  /// The offsets of the keys of `members` (the same indices).
   var keyOffsets: [Int] = []
 
   // The numeric fast path's scratch stacks, one entry per nesting level of the attempt.
@@ -96,18 +177,15 @@ private struct Parser {
   /// The pointer of the value being parsed, from the open containers.
   func currentPointer() -> JSONPointer {
     var components: [String] = []
-    for (i, frame) in frames.enumerated() {
-      let valueEnd = i + 1 < frames.count ? frames[i + 1].valueStart : values.count
-      let valueCount = valueEnd - frame.valueStart
+    for frame in frames {
       if frame.isObject {
-        let keyEnd = i + 1 < frames.count ? frames[i + 1].keyStart : keys.count
-        if keyEnd - frame.keyStart > valueCount {
-          components.append(keys[keyEnd - 1])
+        if let key = frame.pendingKey {
+          components.append(key)
         } else {
           break
         }
       } else {
-        components.append(String(valueCount))
+        components.append(String(frame.count))
       }
     }
     return JSONPointer(components: components)
@@ -170,7 +248,7 @@ private struct Parser {
         if !isFailedStart(pos), let array = tryNumericArray() {
           value = .array(array)
         } else {
-          frames.append(Frame(isObject: false, valueStart: values.count, keyStart: keys.count))
+          frames.append(Frame(isObject: false, start: values.count))
           pos += 1
           skipWhitespace()
           if pos < count && b[pos] == UInt8(ascii: "]") {
@@ -183,7 +261,7 @@ private struct Parser {
         }
       case UInt8(ascii: "{"):
         if frames.count + 1 > maxDepth { throw depthError(pos) }
-        frames.append(Frame(isObject: true, valueStart: values.count, keyStart: keys.count))
+        frames.append(Frame(isObject: true, start: members.count))
         pos += 1
         skipWhitespace()
         if pos < count && b[pos] == UInt8(ascii: "}") {
@@ -217,8 +295,16 @@ private struct Parser {
 
       // `value` is complete: attach it to the enclosing containers, closing those that end here.
       while true {
-        guard let top = frames.last else { return value }
-        values.append(value)
+        let last = frames.count &- 1
+        guard last >= 0 else { return value }
+        let top = frames[last]
+        if top.isObject {
+          members.append(JSONObject.Member(key: frames[last].pendingKey.take()!, value: value))
+          keyOffsets.append(top.pendingKeyOffset)
+        } else {
+          values.append(value)
+        }
+        frames[last].count &+= 1
         skipWhitespace()
         guard pos < count else {
           throw unexpected(
@@ -248,8 +334,7 @@ private struct Parser {
             }
             continue parsing
           } else if c == UInt8(ascii: "]") {
-            let elements = Array(values[top.valueStart...])
-            values.removeSubrange(top.valueStart...)
+            let elements = values.popArray(from: top.start)
             frames.removeLast()
             value = .array(JSONArray(elements))
             pos += 1
@@ -271,8 +356,8 @@ private struct Parser {
     }
     let offset = pos
     let key = try parseString()
-    keys.append(key)
-    keyOffsets.append(offset)
+    frames[frames.count &- 1].pendingKey = key
+    frames[frames.count &- 1].pendingKeyOffset = offset
     skipWhitespace()
     guard pos < count, b[pos] == UInt8(ascii: ":") else {
       throw unexpected(pos, expected: "expected ':' after object key")
@@ -281,29 +366,28 @@ private struct Parser {
   }
 
   mutating func closeObject(_ top: Frame) throws(JSONError) -> JSONObject {
-    let memberCount = keys.count - top.keyStart
+    let start = top.start
+    let end = members.count
     var index: [String: Int]? = nil
-    if memberCount > JSONObject.indexThreshold {
-      var idx = [String: Int](minimumCapacity: memberCount)
-      for i in 0..<memberCount {
-        let k = keys[top.keyStart + i]
-        if idx.updateValue(i, forKey: k) != nil {
-          throw duplicateKey(k, at: keyOffsets[top.keyStart + i])
+    if end - start > JSONObject.indexThreshold {
+      var idx = [String: Int](minimumCapacity: end - start)
+      for i in start..<end {
+        let k = members[i].key
+        if idx.updateValue(i - start, forKey: k) != nil {
+          throw duplicateKey(k, at: keyOffsets[i])
         }
       }
       index = idx
     } else {
-      for i in top.keyStart..<keys.count {
-        for j in top.keyStart..<i where keys[j] == keys[i] {
-          throw duplicateKey(keys[i], at: keyOffsets[i])
+      for i in start..<end {
+        let k = members[i].key
+        for j in start..<i where members[j].key == k {
+          throw duplicateKey(k, at: keyOffsets[i])
         }
       }
     }
-    let object = JSONObject(
-      uncheckedKeys: Array(keys[top.keyStart...]), values: Array(values[top.valueStart...]), index: index)
-    keys.removeSubrange(top.keyStart...)
-    keyOffsets.removeSubrange(top.keyStart...)
-    values.removeSubrange(top.valueStart...)
+    let object = JSONObject(uncheckedMembers: members.popArray(from: start), index: index)
+    keyOffsets.removeSubrange(start...)
     frames.removeLast()
     return object
   }
@@ -332,6 +416,17 @@ private struct Parser {
     let start = pos + 1
     var p = start
     while p < count {
+      // 32 plain ASCII bytes at a time (four words, one test): long strings, such as base64 tensors.
+      while p &+ 32 <= count {
+        let raw = UnsafeRawPointer(b + p)
+        let special =
+          plainASCIIMask(raw.loadUnaligned(as: UInt64.self))
+          | plainASCIIMask(raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+          | plainASCIIMask(raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
+          | plainASCIIMask(raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
+        if special & 0x8080_8080_8080_8080 != 0 { break }
+        p &+= 32
+      }
       // Eight plain ASCII bytes at a time (no quote, backslash, control character or byte >= 0x80): long strings,
       // such as base64 tensors, are scanned word by word. A word with anything else goes to the byte loop below.
       while p &+ 8 <= count {

@@ -283,8 +283,8 @@ public enum JSONTensorDecoding {
               message: "'base64' holds \(byteCount) bytes, but shape \(shape) needs \(total * 8) (float64)"))
         }
         var failure: Base64.DecodingError?
+        // The decoder writes every byte (or fails, and the array is dropped), so no zero-filling first.
         let data = [Double](unsafeUninitializedCapacity: total) { buffer, initialized in
-          buffer.initialize(repeating: 0)
           initialized = total
           do throws(Base64.DecodingError) {
             try Base64.decode(utf8, into: UnsafeMutableRawBufferPointer(buffer))

@@ -253,21 +253,38 @@ extension JSONArray: Equatable {
 
 /// A JSON object: unique keys in document order, with lookup by key.
 ///
-/// Small objects (at most 8 members) are searched linearly; larger ones keep a hash index, so lookups stay O(1)
-/// even for objects with many members.
+/// The members are stored in one array of key-value pairs (one allocation per object). Small objects (at most 8
+/// members) are searched linearly; larger ones keep a hash index, so lookups stay O(1) even for objects with many
+/// members.
 public struct JSONObject: Sendable, RandomAccessCollection, ExpressibleByDictionaryLiteral {
-  /// The keys, in order.
-  public private(set) var keys: [String]
-  /// The values, in the order of ``keys``.
-  public private(set) var values: [JSONValue]
+  /// One member.
+  @usableFromInline
+  struct Member: Sendable {
+    @usableFromInline var key: String
+    @usableFromInline var value: JSONValue
+
+    @inlinable
+    init(key: String, value: JSONValue) {
+      self.key = key
+      self.value = value
+    }
+  }
+
+  /// The members, in document order.
+  @usableFromInline
+  private(set) var members: [Member]
   private var index: [String: Int]?
 
   static let indexThreshold = 8
 
+  /// The keys, in order (a new array on each access; iterate the object itself to avoid it).
+  public var keys: [String] { members.map(\.key) }
+  /// The values, in the order of ``keys`` (a new array on each access; iterate the object itself to avoid it).
+  public var values: [JSONValue] { members.map(\.value) }
+
   /// An empty object.
   public init() {
-    keys = []
-    values = []
+    members = []
     index = nil
   }
 
@@ -287,19 +304,18 @@ public struct JSONObject: Sendable, RandomAccessCollection, ExpressibleByDiction
     self.init(uniqueKeysWithValues: elements)
   }
 
-  /// Builds an object from parallel arrays whose keys are known to be unique (the parser checked), with the
-  /// index the parser may already have built.
-  init(uncheckedKeys keys: [String], values: [JSONValue], index: [String: Int]?) {
-    self.keys = keys
-    self.values = values
+  /// Builds an object from members whose keys are known to be unique (the parser checked), with the index the
+  /// parser may already have built.
+  init(uncheckedMembers members: [Member], index: [String: Int]?) {
+    self.members = members
     self.index = index
-    if index == nil && keys.count > JSONObject.indexThreshold { rebuildIndex() }
+    if index == nil && members.count > JSONObject.indexThreshold { rebuildIndex() }
   }
 
   private mutating func rebuildIndex() {
-    if keys.count > JSONObject.indexThreshold {
-      var idx = [String: Int](minimumCapacity: keys.count)
-      for (i, k) in keys.enumerated() { idx[k] = i }
+    if members.count > JSONObject.indexThreshold {
+      var idx = [String: Int](minimumCapacity: members.count)
+      for (i, m) in members.enumerated() { idx[m.key] = i }
       index = idx
     } else {
       index = nil
@@ -309,8 +325,10 @@ public struct JSONObject: Sendable, RandomAccessCollection, ExpressibleByDiction
   /// The position of `key`, if present.
   public func position(of key: String) -> Int? {
     if let index { return index[key] }
-    for i in keys.indices where keys[i] == key { return i }
-    return nil
+    return members.withUnsafeBufferPointer { m -> Int? in
+      for i in 0..<m.count where m[i].key == key { return i }
+      return nil
+    }
   }
 
   /// The value for `key`. Setting replaces the value in place (keeping the key's position), appends a new key at
@@ -318,23 +336,21 @@ public struct JSONObject: Sendable, RandomAccessCollection, ExpressibleByDiction
   public subscript(key: String) -> JSONValue? {
     get {
       guard let i = position(of: key) else { return nil }
-      return values[i]
+      return members[i].value
     }
     set {
       if let i = position(of: key) {
         if let newValue {
-          values[i] = newValue
+          members[i].value = newValue
         } else {
-          keys.remove(at: i)
-          values.remove(at: i)
+          members.remove(at: i)
           rebuildIndex()
         }
       } else if let newValue {
-        keys.append(key)
-        values.append(newValue)
+        members.append(Member(key: key, value: newValue))
         if index != nil {
-          index![key] = keys.count - 1
-        } else if keys.count > JSONObject.indexThreshold {
+          index![key] = members.count - 1
+        } else if members.count > JSONObject.indexThreshold {
           rebuildIndex()
         }
       }
@@ -344,17 +360,20 @@ public struct JSONObject: Sendable, RandomAccessCollection, ExpressibleByDiction
   /// Always 0.
   public var startIndex: Int { 0 }
   /// The number of members.
-  public var endIndex: Int { keys.count }
+  public var endIndex: Int { members.count }
   /// The member at `position`.
-  public subscript(position: Int) -> (key: String, value: JSONValue) { (keys[position], values[position]) }
+  public subscript(position: Int) -> (key: String, value: JSONValue) {
+    let m = members[position]
+    return (m.key, m.value)
+  }
 }
 
 extension JSONObject: Equatable {
   /// Two objects are equal when they have the same members, in any order.
   public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
     guard lhs.count == rhs.count else { return false }
-    for i in 0..<lhs.count {
-      guard let v = rhs[lhs.keys[i]], v == lhs.values[i] else { return false }
+    for m in lhs.members {
+      guard let v = rhs[m.key], v == m.value else { return false }
     }
     return true
   }

@@ -19,6 +19,23 @@ private let exactPowersOfTen: [Double] = [
 @inline(__always)
 private func isDigit(_ c: UInt8) -> Bool { c &- 0x30 < 10 }
 
+/// Reads the eight bytes at `p` (all of which must be inside the buffer) and, when they are all ASCII digits,
+/// returns their value (the first byte is the most significant digit), else `nil` (fast_float's SWAR trick).
+@inline(__always)
+private func eightDigits(_ p: UnsafePointer<UInt8>) -> UInt64? {
+  let v = UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self))
+  // Every byte is 0x30...0x39: the high nibble is 3, and adding 6 does not carry into it.
+  guard
+    (v & 0xF0F0_F0F0_F0F0_F0F0) | (((v &+ 0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4)
+      == 0x3333_3333_3333_3333
+  else { return nil }
+  var x = v &- 0x3030_3030_3030_3030
+  x = (x &* 10) &+ (x >> 8)  // pairs of digits in the even bytes
+  let a = (x & 0x0000_00FF_0000_00FF) &* (100 &+ (1_000_000 << 32))
+  let b = ((x >> 16) & 0x0000_00FF_0000_00FF) &* (1 &+ (10_000 << 32))
+  return (a &+ b) >> 32
+}
+
 /// Scans the JSON number that starts at `pos` (which must be `< count`, at a `-` or a digit) and converts it.
 /// On success, `pos` is just past the literal.
 ///
@@ -43,6 +60,10 @@ func scanNumber(_ b: UnsafePointer<UInt8>, _ count: Int, _ pos: inout Int) throw
       throw JSONError(kind: .syntax, offset: intStart, message: "leading zeros are not allowed in numbers")
     }
   } else {
+    while p &+ 8 <= count, let eight = eightDigits(b + p) {
+      w = w &* 100_000_000 &+ eight
+      p &+= 8
+    }
     while p < count {
       let d = b[p] &- 0x30
       if d >= 10 { break }
@@ -55,6 +76,10 @@ func scanNumber(_ b: UnsafePointer<UInt8>, _ count: Int, _ pos: inout Int) throw
   if p < count && b[p] == UInt8(ascii: ".") {
     p += 1
     let fracStart = p
+    while p &+ 8 <= count, let eight = eightDigits(b + p) {
+      w = w &* 100_000_000 &+ eight
+      p &+= 8
+    }
     while p < count {
       let d = b[p] &- 0x30
       if d >= 10 { break }

@@ -22,11 +22,21 @@ final class JSONBenchmarkTests: XCTestCase {
   }
 
   /// The median CPU time of `body`, over at least 7 runs and 1 s (at most 2,000 runs), after one warm-up run.
-  private func median(_ body: () throws -> Void) rethrows -> Double {
+  ///
+  /// With `ADJOINT_JSON_BENCH_SECONDS` set, runs for that many seconds instead; with `ADJOINT_JSON_BENCH_ONLY` set
+  /// (a comma-separated list of names), runs the other operations once only (both for `perf record`).
+  private func median(_ name: String, _ body: () throws -> Void) rethrows -> Double {
+    let environment = ProcessInfo.processInfo.environment
+    if let only = environment["ADJOINT_JSON_BENCH_ONLY"], !only.split(separator: ",").contains(Substring(name)) {
+      try body()
+      return .nan
+    }
+    let seconds = Double(environment["ADJOINT_JSON_BENCH_SECONDS"] ?? "") ?? 1
+    let maxRuns = seconds > 1 ? Int.max : 2000
     try body()
     var times: [Double] = []
     let start = threadTime()
-    while times.count < 7 || (threadTime() - start < 1 && times.count < 2000) {
+    while times.count < 7 || (threadTime() - start < seconds && times.count < maxRuns) {
       let t0 = threadTime()
       try body()
       times.append(threadTime() - t0)
@@ -62,7 +72,7 @@ final class JSONBenchmarkTests: XCTestCase {
 
     // S3 request: parse, then every tensor of "at" to shape + [Double].
     var sink = 0
-    let nested = try median {
+    let nested = try median("s3_decode_nested") {
       let at = try XCTUnwrap(try JSONParser.parse(s3)["at"]?.objectValue)
       sink &+= try tensors(of: at).count
     }
@@ -87,20 +97,22 @@ final class JSONBenchmarkTests: XCTestCase {
       w.endObject()
       return w.bytes
     }
-    let encodedNested = median { sink &+= writeGradient(.nested).count }
+    let encodedNested = median("s3_encode_nested") { sink &+= writeGradient(.nested).count }
     report("s3_encode_nested", encodedNested)
     if environment["ADJOINT_JSON_BENCH_DETAIL"] == "1" {
       var keep = JSONWriter(capacity: 6_000_000)
       report(
         "detail_w1_reused_buffer",
-        median {
+        median("detail_w1_reused_buffer") {
           keep.bytes.removeAll(keepingCapacity: true)
           keep.write(doubles: gradient[0].1.data, shape: gradient[0].1.shape)
         })
-      report("detail_w1_alloc_only", median { sink &+= JSONWriter(capacity: 5_000_000).bytes.capacity })
+      report(
+        "detail_w1_alloc_only",
+        median("detail_w1_alloc_only") { sink &+= JSONWriter(capacity: 5_000_000).bytes.capacity })
       report(
         "detail_w1_fresh",
-        median {
+        median("detail_w1_fresh") {
           var w = JSONWriter()
           w.write(doubles: gradient[0].1.data, shape: gradient[0].1.shape)
           sink &+= w.bytes.count
@@ -110,7 +122,7 @@ final class JSONBenchmarkTests: XCTestCase {
     XCTAssertEqual(try JSONParser.parse(writeGradient(.nested)), try JSONParser.parse(s3Gradient))
 
     // S2 request to a JSONValue.
-    report("s2_decode", try median { sink &+= try JSONParser.parse(s2)["batch"]?.arrayValue?.count ?? 0 })
+    report("s2_decode", try median("s2_decode") { sink &+= try JSONParser.parse(s2)["batch"]?.arrayValue?.count ?? 0 })
 
     // S2 response, written member by member as the service does.
     let batch = try XCTUnwrap(try JSONParser.parse(s2)["batch"]?.arrayValue)
@@ -119,7 +131,7 @@ final class JSONBenchmarkTests: XCTestCase {
     }
     report(
       "s2_encode",
-      median {
+      median("s2_encode") {
         var w = JSONWriter(capacity: 256)
         w.beginObject()
         w.writeKey("results")
@@ -143,12 +155,12 @@ final class JSONBenchmarkTests: XCTestCase {
       })
 
     // The base64 forms of the same S3 request and response.
-    let decodedBase64 = try median {
+    let decodedBase64 = try median("s3_decode_base64") {
       let at = try XCTUnwrap(try JSONParser.parse(s3Base64)["at"]?.objectValue)
       sink &+= try tensors(of: at).count
     }
     report("s3_decode_base64", decodedBase64)
-    let encodedBase64 = median { sink &+= writeGradient(.base64).count }
+    let encodedBase64 = median("s3_encode_base64") { sink &+= writeGradient(.base64).count }
     report("s3_encode_base64", encodedBase64)
     let fromBase64 = try tensors(of: try XCTUnwrap(try JSONParser.parse(s3Base64)["at"]?.objectValue))
     let fromNested = try tensors(of: try XCTUnwrap(try JSONParser.parse(s3)["at"]?.objectValue))
