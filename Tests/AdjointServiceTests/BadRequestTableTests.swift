@@ -8,21 +8,9 @@ import XCTest
 /// `rows` are what the server does and API.md requires. `knownDeviations` are what API.md requires and the server
 /// does not do yet; the test checks that each of them still fails, so that fixing one makes this test fail until the
 /// row is moved to `rows` (with its exact message filled in).
-final class BadRequestTableTests: XCTestCase {
-  nonisolated(unsafe) private static var server: ServerProcess?
-
-  override class func setUp() {
-    super.setUp()
-    server = try? ServerProcess()
-  }
-
-  override class func tearDown() {
-    server = nil
-    super.tearDown()
-  }
-
+final class BadRequestTableTests: LiveServerTestCase {
   func testEveryRowGetsTheAnswerAPIRequires() throws {
-    let port = try XCTUnwrap(Self.server, "the server did not start").port
+    let port = try serverPort()
     XCTAssertGreaterThanOrEqual(Self.rows.filter { $0.expected.status >= 400 }.count, 60)
     for row in Self.rows {
       XCTAssertTrue(row.expected.isExact, "[\(row.label)] a row that conforms must fix every field")
@@ -39,7 +27,7 @@ final class BadRequestTableTests: XCTestCase {
   }
 
   func testKnownDeviationsStillDeviate() throws {
-    let port = try XCTUnwrap(Self.server, "the server did not start").port
+    let port = try serverPort()
     for deviation in Self.knownDeviations {
       let row = deviation.row
       guard let response = sendTableRow(port: port, row) else {
@@ -60,7 +48,7 @@ final class BadRequestTableTests: XCTestCase {
   }
 
   private func assertServerStillServes(port: Int) throws {
-    XCTAssertTrue(try XCTUnwrap(Self.server).process.isRunning, "the server exited")
+    XCTAssertTrue(try server().process.isRunning, "the server exited")
     let health = TableRow(
       label: "healthz", method: "GET", path: "/healthz", body: [], contentType: nil,
       expected: TableExpectation(status: 200, body: .exactly(#"{"status":"ok"}"#)))

@@ -2,21 +2,9 @@ import Foundation
 import XCTest
 
 /// The JSON `graph` form of a function, through the real `adjoint serve` subprocess.
-final class GraphRequestTests: XCTestCase {
-  nonisolated(unsafe) private static var server: ServerProcess?
-
-  override class func setUp() {
-    super.setUp()
-    server = try? ServerProcess()
-  }
-
-  override class func tearDown() {
-    server = nil
-    super.tearDown()
-  }
-
+final class GraphRequestTests: LiveServerTestCase {
   private func post(_ path: String, _ body: String) throws -> (status: Int, body: String, json: [String: Any]?) {
-    let connection = try RawConnection(port: try XCTUnwrap(Self.server, "the server did not start").port)
+    let connection = try RawConnection(port: try serverPort())
     connection.post(path, body)
     let response = try XCTUnwrap(connection.read(), body)
     return (response.status, response.body, response.json as? [String: Any])

@@ -49,6 +49,29 @@ final class ServerProcess {
   }
 }
 
+/// A test case whose tests share one `adjoint serve` subprocess, started once for the class and stopped after it.
+class LiveServerTestCase: XCTestCase {
+  nonisolated(unsafe) private static var servers: [ObjectIdentifier: ServerProcess] = [:]
+
+  override class func setUp() {
+    super.setUp()
+    servers[ObjectIdentifier(self)] = try? ServerProcess()
+  }
+
+  override class func tearDown() {
+    servers[ObjectIdentifier(self)] = nil
+    super.tearDown()
+  }
+
+  /// This class's server; fails the test when it did not start.
+  func server() throws -> ServerProcess {
+    try XCTUnwrap(Self.servers[ObjectIdentifier(type(of: self))], "the server did not start")
+  }
+
+  /// The port this class's server listens on.
+  func serverPort() throws -> Int { try server().port }
+}
+
 /// A minimal blocking HTTP/1.1 client over a real TCP socket, enough to see exactly what the server writes.
 final class RawConnection {
   private let fd: Int32

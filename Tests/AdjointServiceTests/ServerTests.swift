@@ -2,21 +2,9 @@ import Foundation
 import XCTest
 
 /// Talks to the real `adjoint serve` subprocess over TCP.
-final class ServerTests: XCTestCase {
-  nonisolated(unsafe) private static var server: ServerProcess?
-
-  override class func setUp() {
-    super.setUp()
-    server = try? ServerProcess()
-  }
-
-  override class func tearDown() {
-    server = nil
-    super.tearDown()
-  }
-
+final class ServerTests: LiveServerTestCase {
   private func connect() throws -> RawConnection {
-    try RawConnection(port: try XCTUnwrap(Self.server, "the server did not start").port)
+    try RawConnection(port: try serverPort())
   }
 
   private func number(_ value: Any?) -> Double? { (value as? NSNumber)?.doubleValue }
