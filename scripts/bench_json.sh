@@ -3,9 +3,9 @@
 #
 #   scripts/bench_json.sh
 #
-# Copies ../shared/anchors/service/bench into work/anchors/service/bench (the anchors write beside themselves)
+# Copies ../shared/anchors/service/bench into scratch/anchors/service/bench (the anchors write beside themselves)
 # when it is missing, makes a venv there with numpy and orjson, generates the S1/S2/S3 bodies into
-# work/anchors/service/out/bodies with gen_bodies.py, runs scripts/bench_json.py (orjson; it also writes the
+# scratch/anchors/service/out/bodies with gen_bodies.py, runs scripts/bench_json.py (orjson; it also writes the
 # derived bodies s3_grad.json and s3_b64.json), builds the tests in release mode (scratch path .build-json) and
 # runs JSONBenchmarkTests with ADJOINT_JSON_BENCH=1, then prints a table of medians and Adjoint/orjson ratios.
 # Each timing step holds ${LOCK:-/tmp/anchors.lock} so benchmark jobs on this machine do not overlap.
@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
 
-dir="$root/work/anchors/service"
+dir="$root/scratch/anchors/service"
 bodies="$dir/out/bodies"
 out="$dir/out/json"
 mkdir -p "$bodies" "$out"
@@ -37,12 +37,12 @@ log "generating the bodies"
 "$python" "$dir/bench/gen_bodies.py" "$bodies" >"$out/gen_bodies.log"
 
 # The whole package's tests, in release mode; when the build fails (others edit the other modules meanwhile), a
-# package of AdjointJSON and its tests alone (work/json-pkg, symlinks to the repo's folders) instead.
+# package of AdjointJSON and its tests alone (scratch/json-pkg, symlinks to the repo's folders) instead.
 build_isolated() {
-  mkdir -p "$root/work/json-pkg/Sources" "$root/work/json-pkg/Tests"
-  ln -sfn ../../../Sources/AdjointJSON "$root/work/json-pkg/Sources/AdjointJSON"
-  ln -sfn ../../../Tests/AdjointJSONTests "$root/work/json-pkg/Tests/AdjointJSONTests"
-  cat >"$root/work/json-pkg/Package.swift" <<'SWIFT'
+  mkdir -p "$root/scratch/json-pkg/Sources" "$root/scratch/json-pkg/Tests"
+  ln -sfn ../../../Sources/AdjointJSON "$root/scratch/json-pkg/Sources/AdjointJSON"
+  ln -sfn ../../../Tests/AdjointJSONTests "$root/scratch/json-pkg/Tests/AdjointJSONTests"
+  cat >"$root/scratch/json-pkg/Package.swift" <<'SWIFT'
 // swift-tools-version:6.1
 // AdjointJSON and its tests alone (symlinks to the repo's folders); made by scripts/bench_json.sh.
 import PackageDescription
@@ -56,7 +56,7 @@ let package = Package(
   swiftLanguageModes: [.v6]
 )
 SWIFT
-  (cd "$root/work/json-pkg" && swift build -c release --build-tests --scratch-path "$root/.build-json-only") \
+  (cd "$root/scratch/json-pkg" && swift build -c release --build-tests --scratch-path "$root/.build-json-only") \
     >"$out/build-isolated.log" 2>&1 || {
     tail -30 "$out/build-isolated.log" >&2
     exit 1
