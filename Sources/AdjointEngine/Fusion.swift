@@ -45,6 +45,10 @@ struct FusedGroup: Sendable {
 enum Fusion {
   /// The number of elements in a block.
   static let block = 1024
+  /// The most instructions in one run (a closing sum comes on top). Longer chains are cut into several runs, so the
+  /// block registers of a run (at most about three per instruction, each a block of values and one of adjoints) stay
+  /// bounded whatever the program, and building a run stays linear.
+  static let maxRunLength = 32
 
   /// Finds the fusable runs of a program.
   static func groups(
@@ -69,7 +73,7 @@ enum Fusion {
       }
       produced.insert(Int(code[index].out))
       var end = index
-      while end + 1 < code.count, fusable(code[end + 1], plans, slots, n, produced) {
+      while end + 1 < code.count, end + 1 - index < maxRunLength, fusable(code[end + 1], plans, slots, n, produced) {
         end += 1
         produced.insert(Int(code[end].out))
       }
