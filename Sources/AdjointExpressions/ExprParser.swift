@@ -29,12 +29,20 @@ public struct ExprParser {
     text = Array(source.unicodeScalars)
   }
 
-  /// Parses `source` into a graph.
+  /// Parses `source` into a graph of at most `maxNodes` nodes (inputs, constants and operations, each counted once
+  /// however often the text uses it).
   ///
-  /// - Throws: a ``Diagnostic`` of kind ``Diagnostic/Kind/syntax`` with the offset of the offending character.
-  public static func parse(_ source: String) throws(Diagnostic) -> Graph {
+  /// - Throws: a ``Diagnostic`` of kind ``Diagnostic/Kind/syntax`` with the offset of the offending character, or of
+  ///   kind ``Diagnostic/Kind/limit`` at the first node past `maxNodes`.
+  public static func parse(_ source: String, maxNodes: Int = .max) throws(Diagnostic) -> Graph {
     var parser = ExprParser(source)
     try parser.parseProgram()
+    let nodes = parser.graph.nodes
+    if nodes.count > maxNodes {
+      throw Diagnostic(
+        .limit, "the expression has \(nodes.count) nodes, more than the limit of \(maxNodes)",
+        at: nodes[maxNodes].position)
+    }
     return parser.graph
   }
 

@@ -128,7 +128,7 @@ struct Compute: Sendable {
       throw .expression(Diagnostic(.limit, message, at: limits.maxExprLength), pointer: "/expr")
     }
     do {
-      return try ExprParser.parse(source)
+      return try ExprParser.parse(source, maxNodes: limits.maxGraphNodes)
     } catch {
       throw .expression(error, pointer: "/expr")
     }

@@ -34,7 +34,7 @@ public struct ServiceLimits: Sendable {
   public var maxExprLength: Int = 1 << 20
   /// The most elements in one tensor (2^24).
   public var maxTensorElements: Int = 1 << 24
-  /// The most nodes in a JSON `graph` (100,000).
+  /// The most nodes in a graph, a JSON `graph` or the graph an `expr` parses to (100,000).
   public var maxGraphNodes: Int = 100_000
 
   /// The contract's defaults.

@@ -132,4 +132,15 @@ final class ExprParserTests: XCTestCase {
     let source = Array(repeating: "x", count: 100_000).joined(separator: "+")
     XCTAssertEqual(try evaluate(source, ["x": 0.5]), 50_000)
   }
+
+  func testNodeLimitCountsSharedNodesOnce() throws {
+    // x, the constant 2 (used twice, one node), sin, mul, add: five nodes.
+    let source = "sin(x) * 2 + 2"
+    XCTAssertEqual(try ExprParser.parse(source, maxNodes: 5).nodes.count, 5)
+    XCTAssertThrowsError(try ExprParser.parse(source, maxNodes: 4)) { error in
+      // Nodes in order: x, sin, 2, mul, add; the fifth (the `+` at offset 11) is the first past the limit.
+      XCTAssertEqual(
+        error as? Diagnostic, Diagnostic(.limit, "the expression has 5 nodes, more than the limit of 4", at: 11))
+    }
+  }
 }

@@ -642,6 +642,9 @@ final class BadRequestTableTests: LiveServerTestCase {
       "expr over 1 MiB", path: "/evaluate",
       #"{"expr": "x"# + String(repeating: " ", count: 1 << 20) + #"", "at": {"x": 2}}"#, 413, "/expr",
       "'expr' is longer than the limit of 1048576 characters", at: 1 << 20),
+    expr(
+      "expr over the node limit", path: "/evaluate", "x" + String(repeating: "+x", count: 100_000), 413,
+      "the expression has 100001 nodes, more than the limit of 100000", at: 199_999),
     // Shapes no index arithmetic can hold, and intermediates over the engine's limits: 413, never a crash.
     expr(
       "reshape to a shape too large to address", path: "/evaluate", "reshape(x, shape=[4294967296, 4294967296, 0])",
