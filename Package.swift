@@ -14,6 +14,7 @@ let package = Package(
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+    .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
   ],
   targets: [
     // The tape engine: tensors, programs, workspaces, forward and reverse passes. Standard library plus swift-numerics' RealModule.
@@ -37,11 +38,16 @@ let package = Package(
     // HTTP/1.1 as pure state machines: request parser and response writer, no sockets.
     .target(name: "HTTPCore"),
     // Sockets and Dispatch under HTTPCore. Every Glibc call lives in Sys/Syscalls.swift.
-    .target(name: "HTTPServer", dependencies: ["HTTPCore", "Gzip", "TLS"]),
+    .target(
+      name: "HTTPServer",
+      dependencies: ["HTTPCore", "Gzip", "TLS", .product(name: "Logging", package: "swift-log")]),
     // The routes of the wire contract.
     .target(
       name: "AdjointService",
-      dependencies: ["AdjointExpressions", "AdjointEngine", "AdjointJSON", "HTTPServer", "HTTPCore"],
+      dependencies: [
+        "AdjointExpressions", "AdjointEngine", "AdjointJSON", "HTTPServer", "HTTPCore",
+        .product(name: "Logging", package: "swift-log"),
+      ],
       resources: [.embedInCode("Resources/openapi.yaml")]),
     // The client SDK (grows in a later issue).
     .target(name: "AdjointClient", dependencies: ["AdjointEngine"]),
@@ -49,8 +55,14 @@ let package = Package(
       name: "adjoint",
       dependencies: [
         "AdjointService",
+        "HTTPCore",
+        "HTTPServer",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Logging", package: "swift-log"),
       ]),
+    // The HTTP server alone with a fixed reply, for `scripts/bench_service.sh`.
+    .executableTarget(
+      name: "http-bench-server", dependencies: ["HTTPServer", "HTTPCore"], path: "Sources/HTTPBenchServer"),
     // Times the engine on the workloads of BENCHMARKS.md; `scripts/bench engine` runs it beside the anchors.
     .executableTarget(name: "AdjointBench", dependencies: ["AdjointEngine", "AdjointExpressions"]),
     // Counts the calling thread's heap allocations by interposing malloc and its siblings (glibc); linked into tests only.

@@ -1,3 +1,5 @@
+import HTTPServer
+
 /// How the service runs: where it listens, how many workers compute, and its limits.
 public struct ServiceConfiguration: Sendable {
   /// The address to listen on.
@@ -10,6 +12,9 @@ public struct ServiceConfiguration: Sendable {
   public var maxQueue: Int
   /// The request limits.
   public var limits: ServiceLimits
+  /// The HTTP server's settings: time-outs, connection cap, compression, TLS, drain deadline. Its host, port and
+  /// body limit are replaced by the ones above.
+  public var http = HTTPServerConfiguration()
 
   /// Creates a configuration; the defaults are the contract's.
   public init(

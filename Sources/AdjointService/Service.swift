@@ -1,6 +1,8 @@
 import AdjointJSON
+import Dispatch
 import HTTPCore
 import HTTPServer
+import Logging
 import Synchronization
 
 /// The routes of the wire contract, as an ``HTTPResponder``.
@@ -100,13 +102,14 @@ public final class AdjointServer: Sendable {
   private let signals = Mutex<TerminationSignals?>(nil)
 
   /// Creates a server; nothing listens until ``start()``.
-  public init(configuration: ServiceConfiguration) {
+  /// - Parameter logger: Where the HTTP server logs each request (at `info`); `nil` logs nothing.
+  public init(configuration: ServiceConfiguration, logger: Logger? = nil) {
     service = Service(configuration: configuration)
-    var limits = HTTPParserLimits()
-    limits.maxBodyBytes = configuration.limits.maxBodyBytes
-    http = HTTPServer(
-      configuration: HTTPServerConfiguration(host: configuration.host, port: configuration.port, limits: limits),
-      responder: service)
+    var http = configuration.http
+    http.host = configuration.host
+    http.port = configuration.port
+    http.limits.maxBodyBytes = configuration.limits.maxBodyBytes
+    self.http = HTTPServer(configuration: http, responder: service, logger: logger)
   }
 
   /// Binds and listens; returns the bound port.
@@ -116,10 +119,15 @@ public final class AdjointServer: Sendable {
     try http.start()
   }
 
-  /// Stops accepting, lets requests in flight finish, then stops the workers.
+  /// Stops accepting, lets requests in flight finish (those still arriving included), then stops the workers.
   public func shutdown() {
     http.shutdown()
-    service.stop()
+    let http = self.http
+    let service = self.service
+    DispatchQueue.global().async {
+      http.wait()
+      service.stop()
+    }
   }
 
   /// From now on SIGTERM and SIGINT shut the server down gracefully (``shutdown()``) instead of killing the process.

@@ -48,6 +48,7 @@ public struct HTTPConnectionStateMachine: Sendable {
   private var state: State = .idle
   private var draining = false
   private var peerClosed = false
+  private var answered = 0
 
   /// Creates the state of a new connection.
   /// - Parameter limits: The parser limits.
@@ -65,6 +66,40 @@ public struct HTTPConnectionStateMachine: Sendable {
   public var isIdle: Bool {
     if case .idle = state { return true }
     return false
+  }
+
+  /// What the connection waits to read, for its time-outs (see ``HTTPReadDeadline``). A new connection is in
+  /// ``HTTPReadPhase/head`` from the start; a kept-alive one is ``HTTPReadPhase/idle`` until its next request's first
+  /// byte.
+  public var readPhase: HTTPReadPhase {
+    guard case .idle = state else { return .none }
+    if parser.isReadingBody { return .body }
+    if parser.isIdle && answered > 0 { return .idle }
+    return .head
+  }
+
+  /// The number of responses written so far.
+  public var answeredCount: Int { answered }
+
+  /// The time-out of the current ``readPhase`` passed: a partial request is answered with 408 and the connection
+  /// closes after it; an idle connection closes at once.
+  /// - Parameter now: Seconds since the Unix epoch, for the `Date` of the response.
+  public mutating func readTimedOut(now: Int) -> Action {
+    switch readPhase {
+    case .none:
+      return .none
+    case .idle:
+      state = .closed
+      return .close
+    case .head, .body:
+      var response = HTTPResponse.problem(
+        status: .requestTimeout, detail: "the request did not arrive in time")
+      response.headers.add(name: "Connection", value: "close")
+      let bytes = serializer.serialize(
+        response, requestMethod: .get, requestVersion: .http1_1, keepAlive: false, now: now)
+      state = .writing(thenClose: true)
+      return .write(bytes, thenClose: true)
+    }
   }
 
   /// Bytes arrived from the peer.
@@ -101,6 +136,7 @@ public struct HTTPConnectionStateMachine: Sendable {
   /// Every byte of the last ``Action/write(_:thenClose:)`` has been written.
   public mutating func writeCompleted(now: Int) -> Action {
     guard case .writing(let thenClose) = state else { return .none }
+    answered += 1
     if thenClose {
       state = .closed
       return .close
@@ -109,12 +145,12 @@ public struct HTTPConnectionStateMachine: Sendable {
     return process(now: now)
   }
 
-  /// The server is shutting down: close now if idle, otherwise after the response in flight (which is sent with
-  /// `Connection: close`).
+  /// The server is shutting down: close now if idle, otherwise after the response to the request in flight or
+  /// partly received (which is sent with `Connection: close`).
   public mutating func startDraining() -> Action {
     guard !isClosed else { return .none }
     draining = true
-    if isIdle {
+    if isIdle && parser.isIdle {
       state = .closed
       return .close
     }

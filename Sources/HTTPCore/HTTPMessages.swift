@@ -72,7 +72,7 @@ public struct HTTPResponse: Sendable, Hashable {
   public var closesConnection: Bool { headers.containsToken("close", inField: "connection") }
 
   /// An `application/problem+json` response (RFC 9457):
-  /// `{"type":"about:blank","title":"Bad Request","status":400,"detail":"..."}`.
+  /// `{"type":"about:blank","title":"Bad Request","status":400,"detail":"...","errors":[]}`.
   /// - Parameters:
   ///   - status: The status; its reason phrase becomes the `title`.
   ///   - detail: A human-readable explanation, escaped as a JSON string.
@@ -88,7 +88,7 @@ public struct HTTPResponse: Sendable, Hashable {
     body.append(contentsOf: String(status.code).utf8)
     body.append(contentsOf: #","detail":"#.utf8)
     JSONString.append(detail, to: &body)
-    body.append(UInt8(ascii: "}"))
+    body.append(contentsOf: #","errors":[]}"#.utf8)
     return HTTPResponse(status: status, headers: ["Content-Type": "application/problem+json"], body: body)
   }
 }

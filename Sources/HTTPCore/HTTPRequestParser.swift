@@ -113,6 +113,14 @@ public struct HTTPRequestParser: Sendable {
     return false
   }
 
+  /// Whether the header section of a request has been parsed and its body is arriving.
+  public var isReadingBody: Bool {
+    switch state {
+    case .fixedBody, .chunkSize, .chunkData, .chunkDataEnd, .trailers: return true
+    case .head, .failed: return false
+    }
+  }
+
   /// Returns `true` once for a request that carries `Expect: 100-continue` (HTTP/1.1) whose header section has been
   /// parsed but whose body has not fully arrived: the server should now send `100 Continue`.
   public mutating func takeContinueRequest() -> Bool {

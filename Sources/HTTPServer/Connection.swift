@@ -1,36 +1,95 @@
-// One accepted connection: a socket, a serial queue, dispatch sources, and an HTTPConnectionStateMachine.
+// One accepted connection: a socket (with its TLS session on an HTTPS server), a serial queue, dispatch sources, and
+// an HTTPConnectionStateMachine.
 //
 // Every mutable property is touched only on `queue`; that confinement is why the class is `@unchecked Sendable`.
-// The policy (one request in flight, pipelining, keep-alive, closing after errors) lives in the state machine; this
-// type only carries out its actions: pausing and resuming the read source, writing bytes (arming a write source on
-// EAGAIN), calling the responder and closing. The descriptor is closed only after both dispatch sources have been
-// cancelled and their cancel handlers have run, so the fd number cannot be reused under a live source.
+// The policy (one request in flight, pipelining, keep-alive, closing after errors, which read phase is timed) lives
+// in the state machine; this type only carries out its actions: pausing and resuming the read source, writing bytes
+// (arming a write source on EAGAIN), running the read timer, decoding and encoding gzip bodies, calling the
+// responder and closing. The descriptor is closed only after every dispatch source has been cancelled and its cancel
+// handler has run, so the fd number cannot be reused under a live source.
+//
+// On an HTTPS server the first byte decides: a TLS handshake record (0x16) starts a non-blocking handshake on this
+// queue (so a slow handshake holds no thread); anything else is plaintext sent to the TLS port, answered with a
+// plaintext 400 and closed. After a response with `Connection: close` the connection closes lingeringly: it shuts
+// down its sending side and discards input for a moment, so that unread request bytes do not turn the close into a
+// reset that would destroy the response before the client reads it.
 
 import Dispatch
 import HTTPCore
+import Logging
+import TLS
 
 final class Connection: @unchecked Sendable {
+  /// What every connection of a server shares.
+  struct Settings: Sendable {
+    var limits: HTTPParserLimits
+    var timeouts: HTTPTimeouts
+    var compression: HTTPCompression
+    var tls: TLSContext?
+    var logger: Logger?
+  }
+
+  private enum TLSPhase {
+    /// Plain HTTP.
+    case none
+    /// Waiting for the first byte, to tell a TLS client from a plaintext one.
+    case sniffing
+    case handshaking
+    case established
+  }
+
   let id: Int
   private let queue: DispatchQueue
   private let socket: Socket
   private let responder: any HTTPResponder
+  private let settings: Settings
   private let onClose: @Sendable (Int) -> Void
 
   private var machine: HTTPConnectionStateMachine
+  private var readDeadline: HTTPReadDeadline
   private var readSource: (any DispatchSourceRead)?
   private var writeSource: (any DispatchSourceWrite)?
+  private var timer: (any DispatchSourceTimer)?
   private var readSuspended = false
   private var writeSuspended = false
   private var liveSources = 0
   private var closing = false
+
+  private var tlsPhase: TLSPhase
+  private var tlsSession: TLSSession?
+  /// A TLS read needs the socket to be writable first (a rare protocol message in the middle of reading).
+  private var readWantsWrite = false
+
+  /// When a response the client does not take is given up, on the monotonic clock; `nil` when nothing waits.
+  private var sendDeadline: UInt64?
+  /// The last write closes the connection: do it lingeringly.
+  private var lingerAfterWrite = false
+  /// The sending side is shut down; input is read and discarded until the peer closes or the linger time passes.
+  private var lingering = false
+  private static let lingerNanoseconds: UInt64 = 2_000_000_000
 
   /// Bytes not yet written, from `outboundOffset` on.
   private var outbound: [UInt8] = []
   private var outboundOffset = 0
   /// Whether the state machine waits for `writeCompleted` once `outbound` drains.
   private var awaitingWriteCompletion = false
+  /// Bytes written outside the state machine (the plaintext refusal); the connection closes after them.
+  private var closeAfterFlush = false
   /// Identifies the request in flight, so a late or repeated reply cannot answer a later request.
   private var requestNumber = 0
+  /// Whether the request in flight accepts a gzipped response.
+  private var acceptsGzip = false
+  /// Whether requests are logged (the logger's level is `info` or finer).
+  private let logsAccess: Bool
+  /// The request in flight, for its access log line (only while ``logsAccess``).
+  private var inFlight: InFlight?
+
+  private struct InFlight {
+    var method: String
+    var path: String
+    var requestID: String
+    var started: UInt64
+  }
 
   /// Scratch space for reads, owned by this connection.
   private let readBuffer: UnsafeMutableRawBufferPointer
@@ -39,15 +98,19 @@ final class Connection: @unchecked Sendable {
   private static let maxBytesPerReadEvent = 1 << 20
 
   init(
-    id: Int, socket: Socket, responder: any HTTPResponder, limits: HTTPParserLimits,
+    id: Int, socket: Socket, responder: any HTTPResponder, settings: Settings,
     onClose: @escaping @Sendable (Int) -> Void
   ) {
     self.id = id
     self.socket = socket
     self.responder = responder
+    self.settings = settings
     self.onClose = onClose
     self.queue = DispatchQueue(label: "adjoint.http.connection")
-    self.machine = HTTPConnectionStateMachine(limits: limits)
+    self.machine = HTTPConnectionStateMachine(limits: settings.limits)
+    self.readDeadline = HTTPReadDeadline(timeouts: settings.timeouts)
+    self.tlsPhase = settings.tls == nil ? .none : .sniffing
+    self.logsAccess = settings.logger.map { $0.logLevel <= .info } ?? false
     self.readBuffer = .allocate(byteCount: Connection.readBufferSize, alignment: 16)
   }
 
@@ -60,10 +123,24 @@ final class Connection: @unchecked Sendable {
     queue.async { self.startOnQueue() }
   }
 
-  /// Closes the connection once idle; a request in flight is answered (with `Connection: close`) first.
+  /// Closes the connection once idle; a request in flight or partly received is answered (with
+  /// `Connection: close`) first.
   func drain() {
-    queue.async { self.perform(self.machine.startDraining()) }
+    queue.async {
+      if self.tlsPhase == .sniffing || self.tlsPhase == .handshaking {
+        self.close()
+      } else {
+        self.perform(self.machine.startDraining())
+      }
+    }
   }
+
+  /// Closes the connection now, whatever it is doing (the drain deadline has passed).
+  func forceClose() {
+    queue.async { self.close() }
+  }
+
+  private static var monotonicNow: UInt64 { DispatchTime.now().uptimeNanoseconds }
 
   private func startOnQueue() {
     let source = socket.withUnsafeDescriptor { DispatchSource.makeReadSource(fileDescriptor: $0, queue: queue) }
@@ -71,6 +148,16 @@ final class Connection: @unchecked Sendable {
     source.setCancelHandler { [self] in sourceCancelled() }
     readSource = source
     liveSources += 1
+
+    let timer = DispatchSource.makeTimerSource(queue: queue)
+    timer.setEventHandler { [self] in timerFired() }
+    timer.setCancelHandler { [self] in sourceCancelled() }
+    timer.schedule(deadline: .distantFuture)
+    self.timer = timer
+    liveSources += 1
+    timer.resume()
+
+    updateTimer()
     source.resume()
   }
 
@@ -84,54 +171,176 @@ final class Connection: @unchecked Sendable {
       resumeReading()
     case .dispatch(let request):
       pauseReading()
-      requestNumber += 1
-      let number = requestNumber
-      responder.respond(to: request) { [self] response in
-        queue.async { self.responseArrived(response, number: number) }
-      }
+      dispatch(request)
     case .sendContinue(let bytes):
       enqueue(bytes)
       flush()
-    case .write(let bytes, _):
+    case .write(let bytes, let thenClose):
       pauseReading()
+      if logsAccess && inFlight == nil && requestNumber == machine.answeredCount { logRejection(bytes) }
+      lingerAfterWrite = thenClose
       enqueue(bytes)
       awaitingWriteCompletion = true
       flush()
     case .close:
-      close()
+      if lingerAfterWrite { lingeringClose() } else { close() }
+    }
+    updateTimer()
+  }
+
+  private func dispatch(_ received: HTTPRequest) {
+    var request = received
+    requestNumber += 1
+    let number = requestNumber
+    if logsAccess {
+      let requestID = request.headers["x-request-id"].map { String($0.prefix(128)) } ?? "\(id)-\(number)"
+      inFlight = InFlight(
+        method: request.method.rawValue, path: String(request.path.prefix(1024)), requestID: requestID,
+        started: Connection.monotonicNow)
+    }
+    acceptsGzip = ContentCoding.acceptsGzip(request)
+    if let problem = ContentCoding.decode(&request, limit: settings.limits.maxBodyBytes) {
+      // Answered like any reply, from a fresh turn of the queue, so pipelined failures cannot recurse.
+      queue.async { self.responseArrived(problem, number: number) }
+      return
+    }
+    responder.respond(to: request) { [self] response in
+      queue.async { self.responseArrived(response, number: number) }
     }
   }
 
-  private func responseArrived(_ response: HTTPResponse, number: Int) {
+  private func responseArrived(_ received: HTTPResponse, number: Int) {
     guard !closing, number == requestNumber else { return }
+    var response = received
+    ContentCoding.encode(&response, acceptsGzip: acceptsGzip, settings: settings.compression)
+    if let request = inFlight, let logger = settings.logger {
+      inFlight = nil
+      let micros = (Connection.monotonicNow &- request.started) / 1000
+      logger.info(
+        "\(request.method) \(request.path) \(response.status.code)",
+        metadata: [
+          "method": "\(request.method)", "path": "\(request.path)", "status": "\(response.status.code)",
+          "bytes": "\(response.body.count)", "duration_ms": "\(Double(micros) / 1000)",
+          "request_id": "\(request.requestID)", "connection": "\(id)",
+        ])
+    }
     perform(machine.responseReady(response, now: sys_epochSeconds()))
+  }
+
+  /// Logs a response the state machine wrote without a request in flight: a parse error or a read time-out.
+  private func logRejection(_ bytes: [UInt8]) {
+    let status = bytes.count > 12 ? String(decoding: bytes[9..<12], as: UTF8.self) : "?"
+    settings.logger?.info(
+      "rejected \(status)",
+      metadata: [
+        "status": "\(status)", "bytes_written": "\(bytes.count)", "connection": "\(id)", "method": "-", "path": "-",
+      ])
+  }
+
+  // MARK: - Time-outs
+
+  /// Re-arms the timer when the read phase changed.
+  private func updateTimer() {
+    guard !closing, !lingering else { return }
+    let phase = tlsPhase == .sniffing || tlsPhase == .handshaking ? HTTPReadPhase.head : machine.readPhase
+    if readDeadline.update(phase: phase, now: Connection.monotonicNow) { scheduleTimer() }
+  }
+
+  /// Arms the timer for the earlier of the read deadline and the send deadline.
+  private func scheduleTimer() {
+    guard !closing, !lingering, let timer else { return }
+    let deadlines = [readDeadline.deadline, sendDeadline].compactMap { $0 }
+    if let earliest = deadlines.min() {
+      timer.schedule(deadline: DispatchTime(uptimeNanoseconds: earliest))
+    } else {
+      timer.schedule(deadline: .distantFuture)
+    }
+  }
+
+  private func timerFired() {
+    guard !closing else { return }
+    if lingering {
+      close()
+      return
+    }
+    let now = Connection.monotonicNow
+    if let sendDeadline, now >= sendDeadline {
+      // The client takes none of the response: nothing more can be said to it.
+      if logsAccess { settings.logger?.info("send time-out", metadata: ["connection": "\(id)"]) }
+      return close()
+    }
+    guard readDeadline.hasExpired(now: now) else { return }
+    if tlsPhase == .sniffing || tlsPhase == .handshaking {
+      close()
+      return
+    }
+    if logsAccess {
+      settings.logger?.info(
+        "read time-out", metadata: ["phase": "\(machine.readPhase)", "connection": "\(id)"])
+    }
+    perform(machine.readTimedOut(now: sys_epochSeconds()))
   }
 
   // MARK: - Reading
 
+  private enum TransportResult {
+    case bytes(Int)
+    case wouldBlock
+    case endOfInput
+    case failed
+  }
+
+  private func transportRead() -> TransportResult {
+    if let tlsSession {
+      switch tlsSession.read(into: readBuffer) {
+      case .done(let count): return .bytes(count)
+      case .wantRead: return .wouldBlock
+      case .wantWrite:
+        readWantsWrite = true
+        armWriteSource()
+        return .wouldBlock
+      case .closed: return .endOfInput
+      case .failed: return .failed
+      }
+    }
+    do {
+      switch try socket.read(into: readBuffer) {
+      case .wouldBlock: return .wouldBlock
+      case .processed(0): return .endOfInput
+      case .processed(let count): return .bytes(count)
+      }
+    } catch {
+      return .failed
+    }
+  }
+
   private func readable() {
+    if closing { return }
+    if lingering { return discardInput() }
+    switch tlsPhase {
+    case .sniffing: return sniff()
+    case .handshaking: return continueHandshake()
+    case .none, .established: break
+    }
     var total = 0
     while !closing && !readSuspended && total < Connection.maxBytesPerReadEvent {
-      let result: IOResult<Int>
-      do {
-        result = try socket.read(into: readBuffer)
-      } catch {
-        perform(machine.errorCaught())
-        return
-      }
-      switch result {
+      switch transportRead() {
       case .wouldBlock:
         return
-      case .processed(0):
-        // End of input: the source would fire forever, so stop reading for good.
+      case .failed:
+        perform(machine.errorCaught())
+        return
+      case .endOfInput:
+        // The source would fire forever, so stop reading for good.
         pauseReading()
         perform(machine.peerClosedInput(now: sys_epochSeconds()))
         return
-      case .processed(let count):
+      case .bytes(let count):
         total += count
         let bytes = UnsafeRawBufferPointer(rebasing: readBuffer[0..<count])
         perform(machine.bytesReceived(bytes, now: sys_epochSeconds()))
-        if count < readBuffer.count { return }
+        // A short plaintext read emptied the socket; TLS reads return one record at a time, so keep going.
+        if count < readBuffer.count && tlsSession == nil { return }
       }
     }
   }
@@ -146,6 +355,77 @@ final class Connection: @unchecked Sendable {
     guard readSuspended, let readSource, !closing else { return }
     readSuspended = false
     readSource.resume()
+    // Bytes OpenSSL has already decrypted do not make the socket readable again.
+    if let tlsSession, tlsSession.bufferedByteCount > 0 {
+      queue.async { [self] in readable() }
+    }
+  }
+
+  // MARK: - TLS
+
+  /// Looks at the first byte: a TLS handshake record starts the handshake; anything else is refused in plaintext.
+  private func sniff() {
+    let result: IOResult<Int>
+    do {
+      result = try socket.peek(into: UnsafeMutableRawBufferPointer(rebasing: readBuffer[0..<1]))
+    } catch {
+      return close()
+    }
+    switch result {
+    case .wouldBlock:
+      return
+    case .processed(0):
+      return close()
+    case .processed:
+      break
+    }
+    guard readBuffer[0] == Connection.tlsHandshakeRecord, let context = settings.tls else {
+      return refusePlaintext()
+    }
+    do {
+      tlsSession = try socket.withUnsafeDescriptor { (fd) throws(TLSError) in
+        try TLSSession(context: context, descriptor: fd)
+      }
+    } catch {
+      settings.logger?.warning("cannot start a TLS session: \(error)")
+      return close()
+    }
+    tlsPhase = .handshaking
+    continueHandshake()
+  }
+
+  private static let tlsHandshakeRecord: UInt8 = 0x16
+
+  private func continueHandshake() {
+    guard let tlsSession else { return close() }
+    switch tlsSession.handshake() {
+    case .done:
+      tlsPhase = .established
+      disarmWriteSource()
+      updateTimer()
+      readable()
+    case .wantRead:
+      disarmWriteSource()
+    case .wantWrite:
+      armWriteSource()
+    case .closed, .failed:
+      close()
+    }
+  }
+
+  /// Answers plaintext HTTP sent to the TLS port with a plaintext 400, then closes.
+  private func refusePlaintext() {
+    tlsPhase = .none
+    pauseReading()
+    var serializer = HTTPResponseSerializer()
+    var response = HTTPResponse.problem(
+      status: .badRequest, detail: "this port speaks HTTPS: plain HTTP was sent to a TLS port")
+    response.headers.add(name: "Connection", value: "close")
+    enqueue(
+      serializer.serialize(
+        response, requestMethod: .get, requestVersion: .http1_1, keepAlive: false, now: sys_epochSeconds()))
+    closeAfterFlush = true
+    flush()
   }
 
   // MARK: - Writing
@@ -159,32 +439,74 @@ final class Connection: @unchecked Sendable {
     }
   }
 
+  private func transportSend(_ bytes: UnsafeRawBufferPointer) -> TransportResult {
+    if let tlsSession {
+      switch tlsSession.write(bytes) {
+      case .done(let count): return .bytes(count)
+      case .wantWrite: return .wouldBlock
+      // Renegotiation is off, so a write never waits for the peer's bytes; treat it as broken.
+      case .wantRead, .closed, .failed: return .failed
+      }
+    }
+    do {
+      switch try socket.send(bytes) {
+      case .processed(let count): return .bytes(count)
+      case .wouldBlock: return .wouldBlock
+      }
+    } catch {
+      return .failed
+    }
+  }
+
   private func flush() {
+    var progressed = false
     while outboundOffset < outbound.count {
-      let result: IOResult<Int>
-      do {
-        result = try outbound.withUnsafeBytes { all throws(SyscallError) in
-          try socket.send(UnsafeRawBufferPointer(rebasing: all[outboundOffset...]))
-        }
-      } catch {
-        perform(machine.errorCaught())
-        return
+      let result = outbound.withUnsafeBytes { all in
+        transportSend(UnsafeRawBufferPointer(rebasing: all[outboundOffset...]))
       }
       switch result {
-      case .processed(let count):
+      case .bytes(let count):
         outboundOffset += count
+        progressed = true
       case .wouldBlock:
+        // The send time-out counts from the last progress.
+        if progressed || sendDeadline == nil {
+          let (deadline, overflow) = Connection.monotonicNow.addingReportingOverflow(settings.timeouts.sendNanoseconds)
+          sendDeadline = overflow ? .max : deadline
+          scheduleTimer()
+        }
         armWriteSource()
+        return
+      case .endOfInput, .failed:
+        if closeAfterFlush { return close() }
+        perform(machine.errorCaught())
         return
       }
     }
     outbound = []
     outboundOffset = 0
-    disarmWriteSource()
-    if awaitingWriteCompletion {
+    if sendDeadline != nil {
+      sendDeadline = nil
+      scheduleTimer()
+    }
+    if !readWantsWrite { disarmWriteSource() }
+    if closeAfterFlush {
+      lingeringClose()
+    } else if awaitingWriteCompletion {
       awaitingWriteCompletion = false
       perform(machine.writeCompleted(now: sys_epochSeconds()))
     }
+  }
+
+  private func writable() {
+    if closing { return }
+    if tlsPhase == .handshaking { return continueHandshake() }
+    if readWantsWrite {
+      readWantsWrite = false
+      if outboundOffset == outbound.count { disarmWriteSource() }
+      readable()
+    }
+    if outboundOffset < outbound.count { flush() }
   }
 
   private func armWriteSource() {
@@ -196,9 +518,7 @@ final class Connection: @unchecked Sendable {
       return
     }
     let source = socket.withUnsafeDescriptor { DispatchSource.makeWriteSource(fileDescriptor: $0, queue: queue) }
-    source.setEventHandler { [self] in
-      if !closing { flush() }
-    }
+    source.setEventHandler { [self] in writable() }
     source.setCancelHandler { [self] in sourceCancelled() }
     writeSource = source
     liveSources += 1
@@ -212,6 +532,37 @@ final class Connection: @unchecked Sendable {
   }
 
   // MARK: - Closing
+
+  /// Shuts down the sending side, then reads and discards input until the peer closes or the linger time passes.
+  private func lingeringClose() {
+    guard !closing, !lingering else { return }
+    lingering = true
+    tlsSession?.shutdown()
+    socket.shutdownOutput()
+    timer?.schedule(deadline: DispatchTime(uptimeNanoseconds: Connection.monotonicNow + Connection.lingerNanoseconds))
+    if readSuspended {
+      resumeReading()
+    } else {
+      discardInput()
+    }
+  }
+
+  private func discardInput() {
+    var total = 0
+    while !closing && total < Connection.maxBytesPerReadEvent {
+      let result: IOResult<Int>
+      do {
+        result = try socket.read(into: readBuffer)
+      } catch {
+        return close()
+      }
+      switch result {
+      case .wouldBlock: return
+      case .processed(0): return close()
+      case .processed(let count): total += count
+      }
+    }
+  }
 
   private func close() {
     guard !closing else { return }
@@ -235,6 +586,7 @@ final class Connection: @unchecked Sendable {
       }
       writeSource.cancel()
     }
+    timer?.cancel()
   }
 
   private func sourceCancelled() {
@@ -245,6 +597,8 @@ final class Connection: @unchecked Sendable {
   private func finishClose() {
     readSource = nil
     writeSource = nil
+    timer = nil
+    tlsSession = nil
     socket.close()
     outbound = []
     onClose(id)

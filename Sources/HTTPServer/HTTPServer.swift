@@ -3,14 +3,20 @@
 
 import Dispatch
 import HTTPCore
+import Logging
 import Synchronization
+import TLS
 
-/// An HTTP/1.1 server over non-blocking sockets and Dispatch.
+/// An HTTP/1.1 server over non-blocking sockets and Dispatch, optionally over TLS.
 ///
 /// Each connection has its own serial queue and answers one request at a time: pipelined requests are buffered and
 /// answered in order, and the socket is not read while a request is with the responder. A malformed request gets
 /// its status (400, 413, 431, 501, 505) as `application/problem+json` with `Connection: close`, then the connection
-/// closes.
+/// closes; so does a request that does not arrive within its time-out (408). Request bodies with
+/// `Content-Encoding: gzip` are inflated before the responder sees them (413 past the body limit, 415 for other
+/// codings), and responses are gzipped when the client accepts it (see ``HTTPCompression``). Past
+/// ``HTTPServerConfiguration/maxConnections`` a new connection gets a 503 and is closed. With a logger, each
+/// request is logged at `info` level.
 ///
 /// ```swift
 /// let server = HTTPServer(
@@ -25,6 +31,7 @@ public final class HTTPServer: Sendable {
   /// The configuration the server was created with.
   public let configuration: HTTPServerConfiguration
   private let responder: any HTTPResponder
+  private let logger: Logger?
   private let acceptQueue = DispatchQueue(label: "adjoint.http.accept")
   private let stopped = DispatchGroup()
   private let state = Mutex(State())
@@ -45,6 +52,8 @@ public final class HTTPServer: Sendable {
     var port: Int?
     var connections: [Int: Connection] = [:]
     var nextConnectionID = 0
+    var tls: TLSContext?
+    var refused = 0
   }
 
   /// The number of accepts tried per readable event of the listener, before yielding the accept queue.
@@ -54,9 +63,11 @@ public final class HTTPServer: Sendable {
   /// - Parameters:
   ///   - configuration: Where to listen and which limits to enforce.
   ///   - responder: Answers the requests.
-  public init(configuration: HTTPServerConfiguration, responder: any HTTPResponder) {
+  ///   - logger: Where to log each request (at `info`) and failures (at `warning`); `nil` logs nothing.
+  public init(configuration: HTTPServerConfiguration, responder: any HTTPResponder, logger: Logger? = nil) {
     self.configuration = configuration
     self.responder = responder
+    self.logger = logger
   }
 
   /// The bound port once started, else `nil`.
@@ -65,10 +76,23 @@ public final class HTTPServer: Sendable {
   /// The number of open connections.
   public var connectionCount: Int { state.withLock { $0.connections.count } }
 
+  /// Whether ``shutdown()`` has been called and connections are still finishing (for a readiness check to answer
+  /// 503 while draining).
+  public var isDraining: Bool {
+    state.withLock {
+      if case .draining = $0.phase { return true }
+      return false
+    }
+  }
+
+  /// The number of connections refused because ``HTTPServerConfiguration/maxConnections`` were open.
+  public var refusedConnectionCount: Int { state.withLock { $0.refused } }
+
   /// Binds, listens and starts accepting connections.
   /// - Returns: The bound port (the one the system picked when the configured port is 0).
   /// - Throws: ``HTTPServerError``: ``HTTPServerError/addressInUse`` if another socket holds the address,
-  ///   ``HTTPServerError/invalidAddress`` for an unresolvable host or bad port, ``HTTPServerError/alreadyStarted``.
+  ///   ``HTTPServerError/invalidAddress`` for an unresolvable host or bad port, ``HTTPServerError/alreadyStarted``,
+  ///   ``HTTPServerError/tlsSetupFailed`` when the certificate or key cannot be loaded.
   @discardableResult
   public func start() throws(HTTPServerError) -> Int {
     try state.withLock { (state) throws(HTTPServerError) in
@@ -77,7 +101,15 @@ public final class HTTPServer: Sendable {
     }
     let listener: Socket
     let port: Int
+    var tls: TLSContext?
     do throws(HTTPServerError) {
+      if let files = configuration.tls {
+        do {
+          tls = try TLSContext(certificatePath: files.certificatePath, keyPath: files.keyPath)
+        } catch {
+          throw HTTPServerError.tlsSetupFailed(error.description)
+        }
+      }
       guard (0...65_535).contains(configuration.port),
         let address = SocketAddress.resolve(host: configuration.host, port: configuration.port)
       else { throw HTTPServerError.invalidAddress("\(configuration.host):\(configuration.port)") }
@@ -88,6 +120,7 @@ public final class HTTPServer: Sendable {
       throw error
     }
     HTTPServer.ignoreSIGPIPE
+    HTTPServer.raiseOpenFileLimit
 
     let source = listener.withUnsafeDescriptor {
       DispatchSource.makeReadSource(fileDescriptor: $0, queue: acceptQueue)
@@ -106,13 +139,15 @@ public final class HTTPServer: Sendable {
       state.acceptSource = UncheckedSendableBox(source)
       state.listenerOpen = true
       state.port = port
+      state.tls = tls
     }
     source.resume()
     return port
   }
 
   /// Stops accepting, closes idle connections, and lets requests in flight finish (their responses carry
-  /// `Connection: close`). Returns at once; use ``wait()`` to block until every connection has closed.
+  /// `Connection: close`); connections still open after ``HTTPServerConfiguration/drainTimeout`` are closed.
+  /// Returns at once; use ``wait()`` to block until every connection has closed.
   public func shutdown() {
     let (source, connections) = state.withLock {
       state -> (UncheckedSendableBox<any DispatchSourceRead>?, [Connection]) in
@@ -129,8 +164,21 @@ public final class HTTPServer: Sendable {
         return (nil, [])
       }
     }
-    source?.value.cancel()
+    guard let source else { return }
+    source.value.cancel()
     for connection in connections { connection.drain() }
+    let (seconds, attoseconds) = configuration.drainTimeout.components
+    let (whole, overflow) = max(0, seconds).multipliedReportingOverflow(by: 1_000_000_000)
+    let (sum, carry) = whole.addingReportingOverflow(max(0, attoseconds) / 1_000_000_000)
+    let nanoseconds = overflow || carry ? Int64.max : sum
+    acceptQueue.asyncAfter(deadline: .now() + .nanoseconds(Int(clamping: nanoseconds))) { [weak self] in
+      guard let self else { return }
+      let left = self.state.withLock { Array($0.connections.values) }
+      if !left.isEmpty {
+        self.logger?.warning("closing \(left.count) connections still open at the drain deadline")
+      }
+      for connection in left { connection.forceClose() }
+    }
   }
 
   /// Blocks until the server has shut down and every connection has closed. Returns at once if the server was never
@@ -163,19 +211,30 @@ public final class HTTPServer: Sendable {
         }
       }
       try? client.setNoDelay()
-      let connection = state.withLock { state -> Connection? in
-        guard case .running = state.phase else { return nil }
+      let (connection, full) = state.withLock { state -> (Connection?, Bool) in
+        guard case .running = state.phase else { return (nil, false) }
+        guard state.connections.count < configuration.maxConnections else {
+          state.refused += 1
+          return (nil, true)
+        }
         let id = state.nextConnectionID
         state.nextConnectionID += 1
+        let settings = Connection.Settings(
+          limits: configuration.limits, timeouts: configuration.timeouts, compression: configuration.compression,
+          tls: state.tls, logger: logger)
         let connection = Connection(
-          id: id, socket: client, responder: responder, limits: configuration.limits,
+          id: id, socket: client, responder: responder, settings: settings,
           onClose: { [weak self] id in self?.connectionClosed(id) })
         state.connections[id] = connection
-        return connection
+        return (connection, false)
       }
       if let connection {
         connection.start()
       } else {
+        // Best effort and never blocking: a refused client learns why if the bytes fit in the socket buffer.
+        if full && configuration.tls == nil {
+          _ = HTTPServer.refusal.withUnsafeBytes { try? client.send($0) }
+        }
         client.close()
       }
     }
@@ -204,6 +263,18 @@ public final class HTTPServer: Sendable {
 
   /// The process-wide setup, run once: writes to closed peers must fail with EPIPE, never raise SIGPIPE.
   private static let ignoreSIGPIPE: Void = sys_ignoreSIGPIPE()
+
+  /// The process-wide setup, run once: as many descriptors as the hard limit allows, for many connections.
+  private static let raiseOpenFileLimit: Void = { _ = sys_raiseOpenFileLimit() }()
+
+  /// What a connection past ``HTTPServerConfiguration/maxConnections`` is sent before it is closed.
+  private static let refusal: [UInt8] = {
+    var response = HTTPResponse.problem(status: .serviceUnavailable, detail: "too many connections; retry later")
+    response.headers.add(name: "Retry-After", value: "1")
+    var serializer = HTTPResponseSerializer()
+    return serializer.serialize(
+      response, requestMethod: .get, requestVersion: .http1_1, keepAlive: false, now: sys_epochSeconds())
+  }()
 }
 
 /// Carries a value that is not `Sendable` to another closure on the same serial queue.

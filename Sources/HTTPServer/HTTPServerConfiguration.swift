@@ -41,17 +41,50 @@ public struct HTTPServerConfiguration: Sendable {
   public var port: Int
   /// The length of the queue of connections not yet accepted. Default 1024.
   public var backlog: Int
-  /// The request parser limits. Default: the documented defaults of ``HTTPParserLimits``.
+  /// The request parser limits. Default: the documented defaults of ``HTTPParserLimits``. `maxBodyBytes` also
+  /// bounds a body once inflated from gzip.
   public var limits: HTTPParserLimits
+  /// The read time-outs. Default: the documented defaults of ``HTTPTimeouts``.
+  public var timeouts: HTTPTimeouts
+  /// The most connections open at once; past it a new connection gets a 503 and is closed. Default 10,000.
+  public var maxConnections: Int
+  /// How long ``HTTPServer/shutdown()`` lets requests in flight finish before closing their connections.
+  /// Default 30 s.
+  public var drainTimeout: Duration
+  /// When responses are gzipped. Default: the documented defaults of ``HTTPCompression``.
+  public var compression: HTTPCompression
+  /// The certificate and key for HTTPS; `nil` (the default) serves plain HTTP.
+  public var tls: HTTPTLSFiles?
 
   /// Creates a configuration; every argument has the documented default.
   public init(
-    host: String = "127.0.0.1", port: Int = 8080, backlog: Int = 1024, limits: HTTPParserLimits = HTTPParserLimits()
+    host: String = "127.0.0.1", port: Int = 8080, backlog: Int = 1024, limits: HTTPParserLimits = HTTPParserLimits(),
+    timeouts: HTTPTimeouts = HTTPTimeouts(), maxConnections: Int = 10_000, drainTimeout: Duration = .seconds(30),
+    compression: HTTPCompression = HTTPCompression(), tls: HTTPTLSFiles? = nil
   ) {
     self.host = host
     self.port = port
     self.backlog = backlog
     self.limits = limits
+    self.timeouts = timeouts
+    self.maxConnections = maxConnections
+    self.drainTimeout = drainTimeout
+    self.compression = compression
+    self.tls = tls
+  }
+}
+
+/// The PEM files of a TLS server: TLS 1.2 and 1.3 only, ALPN `http/1.1`.
+public struct HTTPTLSFiles: Hashable, Sendable {
+  /// The certificate chain: the server's certificate, then any intermediates.
+  public var certificatePath: String
+  /// The unencrypted private key of the certificate.
+  public var keyPath: String
+
+  /// Names the two files.
+  public init(certificatePath: String, keyPath: String) {
+    self.certificatePath = certificatePath
+    self.keyPath = keyPath
   }
 }
 
@@ -64,6 +97,7 @@ public struct HTTPServerError: Error, Hashable, Sendable, CustomStringConvertibl
     case invalidAddress
     case alreadyStarted
     case systemCallFailed
+    case tlsSetupFailed
   }
 
   private let base: Base
@@ -90,6 +124,13 @@ public struct HTTPServerError: Error, Hashable, Sendable, CustomStringConvertibl
   public static let alreadyStarted = HTTPServerError(.alreadyStarted, "the server was already started")
   /// A system call failed; ``errorNumber`` says why.
   public static let systemCallFailed = HTTPServerError(.systemCallFailed, "a system call failed")
+
+  /// The certificate or key could not be loaded; ``message`` says why.
+  public static let tlsSetupFailed = HTTPServerError(.tlsSetupFailed, "the TLS certificate or key cannot be used")
+
+  static func tlsSetupFailed(_ message: String) -> HTTPServerError {
+    HTTPServerError(.tlsSetupFailed, message)
+  }
 
   static func addressInUse(_ address: String) -> HTTPServerError {
     HTTPServerError(.addressInUse, "address already in use: \(address)", Errno.addressInUse.rawValue)

@@ -39,7 +39,8 @@ public enum TLS {
   public static var libraryVersion: String { String(cString: OpenSSL_version(Int32(OPENSSL_VERSION))) }
 }
 
-/// A server-side TLS configuration: certificate chain, private key and protocol versions (TLS 1.2 and 1.3 only).
+/// A server-side TLS configuration: certificate chain, private key and protocol versions (TLS 1.2 and 1.3 only), with
+/// ALPN answering `http/1.1`.
 ///
 /// Owns one `SSL_CTX`. After initialization it is only read, which OpenSSL allows from any thread.
 ///
@@ -71,6 +72,14 @@ public final class TLSContext: @unchecked Sendable {
     guard SSL_CTX_check_private_key(context) == 1 else {
       throw .drain("checking that the private key matches the certificate")
     }
+    // SSL_CTX_set_mode is a macro over SSL_CTX_ctrl. Partial writes let a non-blocking socket take what it can;
+    // released buffers keep idle connections small.
+    _ = SSL_CTX_ctrl(
+      context, SSL_CTRL_MODE,
+      Int(SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS), nil)
+    // SSL_OP_NO_RENEGOTIATION is SSL_OP_BIT(30), a macro Swift does not import.
+    _ = SSL_CTX_set_options(context, UInt64(1) << 30)
+    SSL_CTX_set_alpn_select_cb(context, TLSContext.selectHTTP1, nil)
   }
 
   deinit { SSL_CTX_free(context) }
@@ -83,4 +92,138 @@ public final class TLSContext: @unchecked Sendable {
 
   /// Runs `body` with the `SSL_CTX*`; the pointer must not escape.
   public func withUnsafeContext<R>(_ body: (OpaquePointer) throws -> R) rethrows -> R { try body(context) }
+}
+
+extension TLSContext {
+  /// Selects `http/1.1` when the client offers it by ALPN; a client that offers only other protocols (such as `h2`)
+  /// gets no ALPN answer and may still speak HTTP/1.1.
+  static let selectHTTP1:
+    @convention(c) (
+      OpaquePointer?, UnsafeMutablePointer<UnsafePointer<UInt8>?>?, UnsafeMutablePointer<UInt8>?,
+      UnsafePointer<UInt8>?, UInt32, UnsafeMutableRawPointer?
+    ) -> Int32 = { _, out, outLength, offered, offeredLength, _ in
+      guard let out, let outLength, let offered else { return SSL_TLSEXT_ERR_NOACK }
+      // The offered list is a sequence of length-prefixed names.
+      let wanted = Array("http/1.1".utf8)
+      var index = 0
+      let count = Int(offeredLength)
+      while index < count {
+        let length = Int(offered[index])
+        let start = index + 1
+        guard start + length <= count else { break }
+        if length == wanted.count && (0..<length).allSatisfy({ offered[start + $0] == wanted[$0] }) {
+          out.pointee = offered + start
+          outLength.pointee = UInt8(length)
+          return SSL_TLSEXT_ERR_OK
+        }
+        index = start + length
+      }
+      return SSL_TLSEXT_ERR_NOACK
+    }
+}
+
+/// One server-side TLS connection over a non-blocking socket descriptor (OpenSSL reads and writes the descriptor
+/// itself).
+///
+/// Not thread-safe: use it from one serial queue. Every call returns at once; `wantRead` and `wantWrite` say which
+/// readiness of the socket to wait for before calling again. The descriptor stays owned by the caller and is not
+/// closed here.
+///
+/// ```swift
+/// let session = try TLSSession(context: context, descriptor: fd)
+/// switch session.handshake() { case .complete: ...; case .wantRead: ...; case .wantWrite: ...; case .failed: ... }
+/// ```
+public final class TLSSession {
+  private let ssl: OpaquePointer
+  /// Keeps the context (and so its `SSL_CTX`) alive as long as the session.
+  private let context: TLSContext
+
+  /// The outcome of one non-blocking operation.
+  public enum Status: Sendable, Equatable {
+    /// The operation moved this many bytes (for ``handshake()``: 0, it is complete).
+    case done(Int)
+    /// Call again once the socket is readable.
+    case wantRead
+    /// Call again once the socket is writable.
+    case wantWrite
+    /// The peer closed the TLS connection (close_notify) or the socket.
+    case closed
+    /// A protocol or system error; the connection is unusable.
+    case failed(TLSError)
+  }
+
+  /// Creates the session for an accepted socket; call ``handshake()`` next.
+  /// - Throws: ``TLSError`` if OpenSSL cannot allocate the connection.
+  public init(context: TLSContext, descriptor: Int32) throws(TLSError) {
+    ERR_clear_error()
+    guard let ssl = context.withUnsafeContext({ SSL_new($0) }) else { throw .drain("creating an SSL") }
+    guard SSL_set_fd(ssl, descriptor) == 1 else {
+      SSL_free(ssl)
+      throw .drain("attaching the socket")
+    }
+    SSL_set_accept_state(ssl)
+    self.ssl = ssl
+    self.context = context
+  }
+
+  deinit { SSL_free(ssl) }
+
+  /// Advances the server handshake.
+  /// - Returns: `.done(0)` once it is complete, else what to wait for or why it failed.
+  public func handshake() -> Status {
+    ERR_clear_error()
+    let result = SSL_do_handshake(ssl)
+    return result == 1 ? .done(0) : status(of: result, "handshaking")
+  }
+
+  /// Reads decrypted bytes into `buffer` (at most one record's worth).
+  public func read(into buffer: UnsafeMutableRawBufferPointer) -> Status {
+    guard buffer.count > 0 else { return .done(0) }
+    ERR_clear_error()
+    let result = SSL_read(ssl, buffer.baseAddress, Int32(clamping: buffer.count))
+    return result > 0 ? .done(Int(result)) : status(of: result, "reading")
+  }
+
+  /// Encrypts and sends bytes; may send fewer than given.
+  public func write(_ bytes: UnsafeRawBufferPointer) -> Status {
+    guard bytes.count > 0 else { return .done(0) }
+    ERR_clear_error()
+    let result = SSL_write(ssl, bytes.baseAddress, Int32(clamping: bytes.count))
+    return result > 0 ? .done(Int(result)) : status(of: result, "writing")
+  }
+
+  /// Decrypted bytes OpenSSL holds that the socket no longer shows as readable.
+  public var bufferedByteCount: Int { Int(SSL_pending(ssl)) }
+
+  /// The protocol chosen by ALPN (`"http/1.1"`), or `nil` when the client offered none.
+  public var negotiatedProtocol: String? {
+    var name: UnsafePointer<UInt8>?
+    var length: UInt32 = 0
+    SSL_get0_alpn_selected(ssl, &name, &length)
+    guard let name, length > 0 else { return nil }
+    return String(decoding: UnsafeBufferPointer(start: name, count: Int(length)), as: UTF8.self)
+  }
+
+  /// The protocol version in use, e.g. `"TLSv1.3"`.
+  public var protocolVersion: String { String(cString: SSL_get_version(ssl)) }
+
+  /// Sends close_notify if it can do so without blocking; errors are ignored.
+  public func shutdown() {
+    ERR_clear_error()
+    _ = SSL_shutdown(ssl)
+    ERR_clear_error()
+  }
+
+  private func status(of result: Int32, _ operation: String) -> Status {
+    switch SSL_get_error(ssl, result) {
+    case SSL_ERROR_WANT_READ: return .wantRead
+    case SSL_ERROR_WANT_WRITE: return .wantWrite
+    case SSL_ERROR_ZERO_RETURN: return .closed
+    case SSL_ERROR_SYSCALL:
+      // An EOF or socket error without an OpenSSL error queued.
+      let error = TLSError.drain(operation)
+      return error.messages.isEmpty ? .closed : .failed(error)
+    default: return .failed(.drain(operation))
+    }
+  }
 }

@@ -1,6 +1,9 @@
 import AdjointService
 import ArgumentParser
 import Foundation
+import HTTPCore
+import HTTPServer
+import Logging
 
 /// The `adjoint` command.
 @main
@@ -28,20 +31,79 @@ struct Serve: ParsableCommand {
   @Option(help: "Requests that may wait for a worker before the server answers 503 (ADJOINT_MAX_QUEUE).")
   var maxQueue: Int = environment("ADJOINT_MAX_QUEUE").flatMap(Int.init) ?? 1024
 
+  @Option(help: "The largest request body in bytes, also once inflated from gzip (ADJOINT_MAX_BODY_BYTES).")
+  var maxBodyBytes: Int = environment("ADJOINT_MAX_BODY_BYTES").flatMap(Int.init) ?? ServiceLimits().maxBodyBytes
+
+  @Option(help: "Connections open at once; past it new ones get 503 and are closed (ADJOINT_MAX_CONNECTIONS).")
+  var maxConnections: Int = environment("ADJOINT_MAX_CONNECTIONS").flatMap(Int.init) ?? 10_000
+
+  @Option(help: "Seconds a request's header section may take to arrive, else 408 (ADJOINT_HEADER_TIMEOUT).")
+  var headerTimeout: Double = environment("ADJOINT_HEADER_TIMEOUT").flatMap(Double.init) ?? 10
+
+  @Option(help: "Seconds a request's body may take to arrive after its header, else 408 (ADJOINT_BODY_TIMEOUT).")
+  var bodyTimeout: Double = environment("ADJOINT_BODY_TIMEOUT").flatMap(Double.init) ?? 30
+
+  @Option(help: "Seconds a keep-alive connection may wait for its next request (ADJOINT_IDLE_TIMEOUT).")
+  var idleTimeout: Double = environment("ADJOINT_IDLE_TIMEOUT").flatMap(Double.init) ?? 30
+
+  @Option(
+    help: "Seconds a response may wait for a client that reads none of it, then it closes (ADJOINT_SEND_TIMEOUT).")
+  var sendTimeout: Double = environment("ADJOINT_SEND_TIMEOUT").flatMap(Double.init) ?? 30
+
+  @Option(help: "Seconds requests in flight get to finish after SIGTERM or SIGINT (ADJOINT_DRAIN_TIMEOUT).")
+  var drainTimeout: Double = environment("ADJOINT_DRAIN_TIMEOUT").flatMap(Double.init) ?? 30
+
+  @Option(help: "A PEM certificate chain; with --tls-key the server speaks HTTPS only (ADJOINT_TLS_CERT).")
+  var tlsCert: String = environment("ADJOINT_TLS_CERT") ?? ""
+
+  @Option(help: "The PEM private key of --tls-cert (ADJOINT_TLS_KEY).")
+  var tlsKey: String = environment("ADJOINT_TLS_KEY") ?? ""
+
+  @Option(help: "Log level: trace, debug, info (one line per request), notice, warning, error (ADJOINT_LOG_LEVEL).")
+  var logLevel: String = environment("ADJOINT_LOG_LEVEL") ?? "warning"
+
   func validate() throws {
     guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
     guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
     guard maxQueue >= 0 else { throw ValidationError("--max-queue must not be negative") }
+    guard maxBodyBytes >= 0 else { throw ValidationError("--max-body-bytes must not be negative") }
+    guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
+    for (name, value) in [
+      ("--header-timeout", headerTimeout), ("--body-timeout", bodyTimeout), ("--idle-timeout", idleTimeout),
+      ("--send-timeout", sendTimeout), ("--drain-timeout", drainTimeout),
+    ] {
+      guard value > 0 && value <= 86_400 else { throw ValidationError("\(name) must be between 0 and 86400 seconds") }
+    }
+    guard tlsCert.isEmpty == tlsKey.isEmpty else {
+      throw ValidationError("--tls-cert and --tls-key must be given together")
+    }
+    guard Logger.Level(rawValue: logLevel) != nil else {
+      throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+    }
   }
 
   func run() throws {
-    let configuration = ServiceConfiguration(host: host, port: port, workers: workers, maxQueue: maxQueue)
-    let service = AdjointServer(configuration: configuration)
+    var configuration = ServiceConfiguration(host: host, port: port, workers: workers, maxQueue: maxQueue)
+    configuration.limits.maxBodyBytes = maxBodyBytes
+    configuration.http.maxConnections = maxConnections
+    configuration.http.timeouts = HTTPTimeouts(
+      header: .seconds(headerTimeout), body: .seconds(bodyTimeout), idle: .seconds(idleTimeout),
+      send: .seconds(sendTimeout))
+    configuration.http.drainTimeout = .seconds(drainTimeout)
+    if !tlsCert.isEmpty {
+      configuration.http.tls = HTTPTLSFiles(certificatePath: tlsCert, keyPath: tlsKey)
+    }
+    LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+    var logger = Logger(label: "adjoint.http")
+    logger.logLevel = Logger.Level(rawValue: logLevel) ?? .warning
+
+    let service = AdjointServer(configuration: configuration, logger: logger)
     let bound = try service.start()
     service.shutdownOnTerminationSignals()
     let shown = host.contains(":") ? "[\(host)]" : host
+    let scheme = tlsCert.isEmpty ? "http" : "https"
     // Written unbuffered: scripts and tests wait for this line to learn the port.
-    FileHandle.standardOutput.write(Data("adjoint listening on http://\(shown):\(bound)\n".utf8))
+    FileHandle.standardOutput.write(Data("adjoint listening on \(scheme)://\(shown):\(bound)\n".utf8))
     service.wait()
   }
 }

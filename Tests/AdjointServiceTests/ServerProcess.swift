@@ -23,7 +23,7 @@ final class ServerProcess {
     process.standardOutput = output
     process.standardError = FileHandle.standardError
     try process.run()
-    // The server prints "adjoint listening on http://127.0.0.1:PORT" once it accepts connections.
+    // The server prints "adjoint listening on http://127.0.0.1:PORT" (https with TLS) once it accepts connections.
     var text = ""
     let handle = output.fileHandleForReading
     let deadline = Date().addingTimeInterval(20)
@@ -32,7 +32,7 @@ final class ServerProcess {
       if chunk.isEmpty { break }
       text += String(decoding: chunk, as: UTF8.self)
     }
-    guard let range = text.range(of: "http://127.0.0.1:"),
+    guard let range = text.range(of: "://127.0.0.1:"),
       let port = Int(text[range.upperBound...].prefix { $0.isNumber })
     else {
       process.terminate()

@@ -90,7 +90,7 @@ final class HTTPResponseSerializerTests: XCTestCase {
     XCTAssertEqual(response.headers["content-type"], "application/problem+json")
     XCTAssertEqual(
       String(decoding: response.body, as: UTF8.self),
-      #"{"type":"about:blank","title":"Bad Request","status":400,"detail":"bad \"quote\"\n\u0001"}"#)
+      #"{"type":"about:blank","title":"Bad Request","status":400,"detail":"bad \"quote\"\n\u0001","errors":[]}"#)
     let error = HTTPParserError.headerSectionTooLarge.response
     XCTAssertEqual(error.status.code, 431)
     XCTAssertTrue(error.closesConnection)

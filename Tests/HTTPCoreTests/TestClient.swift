@@ -127,6 +127,13 @@ final class TestClient {
     return response
   }
 
+  /// Reads until the server closes the connection and returns every byte not yet consumed; throws on a time-out.
+  func readUntilClosed() throws -> [UInt8] {
+    while try fill() {}
+    defer { buffer = [] }
+    return buffer
+  }
+
   /// Whether the server has closed the connection (reads end-of-file with nothing buffered).
   func isClosedByServer() throws -> Bool {
     buffer.isEmpty ? try !fill() : false

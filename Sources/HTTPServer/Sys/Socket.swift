@@ -102,6 +102,14 @@ final class Socket: @unchecked Sendable {
     return try retryingSyscall("read", { sys_read(fd, buffer.baseAddress, buffer.count) })
   }
 
+  /// Copies the first bytes waiting on the socket into `buffer` without consuming them; `.processed(0)` means the
+  /// peer closed its side.
+  func peek(into buffer: UnsafeMutableRawBufferPointer) throws(SyscallError) -> IOResult<Int> {
+    let fd = descriptor
+    return try retryingSyscall(
+      "recv", { sys_recv(fd, buffer.baseAddress, buffer.count, SysConstants.peekFlags) })
+  }
+
   /// Sends bytes with `MSG_NOSIGNAL` (a closed peer gives EPIPE, never SIGPIPE); may send fewer than given.
   func send(_ bytes: UnsafeRawBufferPointer) throws(SyscallError) -> IOResult<Int> {
     let fd = descriptor

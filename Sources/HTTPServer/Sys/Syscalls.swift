@@ -110,6 +110,12 @@ func sys_send(_ fd: CInt, _ buffer: UnsafeRawPointer?, _ count: Int, _ flags: CI
   Glibc.send(fd, buffer, count, flags)
 }
 
+/// Receives bytes from a socket with flags (`MSG_PEEK` leaves them queued). The corresponding C function is `recv`.
+@inline(never)
+func sys_recv(_ fd: CInt, _ buffer: UnsafeMutableRawPointer?, _ count: Int, _ flags: CInt) -> Int {
+  Glibc.recv(fd, buffer, count, flags)
+}
+
 /// Shuts down one or both directions of a socket. The corresponding C function is `shutdown`.
 @inline(never)
 func sys_shutdown(_ fd: CInt, _ how: CInt) -> CInt {
@@ -129,6 +135,23 @@ func sys_fcntl(_ fd: CInt, _ command: CInt, _ argument: CInt) -> CInt {
   Glibc.fcntl(fd, command, argument)
 }
 
+// MARK: - Resource limits
+
+/// Raises the soft limit on open descriptors to the hard limit, so that many connections can be open at once.
+/// Returns the soft limit in force afterwards (or `nil` if it cannot be read). The corresponding C functions are
+/// `getrlimit` and `setrlimit` with `RLIMIT_NOFILE`.
+func sys_raiseOpenFileLimit() -> Int? {
+  var limit = rlimit()
+  let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+  guard Glibc.getrlimit(resource, &limit) == 0 else { return nil }
+  if limit.rlim_cur < limit.rlim_max {
+    var raised = limit
+    raised.rlim_cur = limit.rlim_max
+    if Glibc.setrlimit(resource, &raised) == 0 { limit = raised }
+  }
+  return Int(clamping: limit.rlim_cur)  // RLIM_INFINITY is the largest value, so it clamps to Int.max.
+}
+
 // MARK: - Constants, named once
 
 enum SysConstants {
@@ -141,6 +164,7 @@ enum SysConstants {
   static let setDescriptorFlags = F_SETFD
   static let closeOnExec = FD_CLOEXEC
   static let sendFlags = CInt(MSG_NOSIGNAL)
+  static let peekFlags = CInt(MSG_PEEK)
   static let shutdownWrite = CInt(SHUT_WR)
   static let solSocket = CInt(SOL_SOCKET)
   static let reuseAddress = CInt(SO_REUSEADDR)
