@@ -64,6 +64,13 @@ struct Problem: Error, Sendable {
       headers: [("Retry-After", "\(seconds)")])
   }
 
+  static func draining(retryAfter seconds: Int) -> Problem {
+    Problem(
+      status: 503, type: "https://adjoint.dev/problems/draining", title: "Service unavailable",
+      detail: "the server is shutting down; retry after \(seconds) s on another replica", errors: [],
+      headers: [("Retry-After", "\(seconds)")])
+  }
+
   /// A mistake in a function, at `exprPointer` (the pointer of the `expr` field) and its `position` when it is
   /// located in `expr`, else at its own JSON Pointer.
   static func expression(_ diagnostic: Diagnostic, pointer exprPointer: String) -> Problem {

@@ -12,6 +12,8 @@ import Synchronization
 final class Service: HTTPResponder {
   private let compute: Compute
   private let pool: WorkerPool
+  /// Set when the server starts draining: `/readyz` then answers 503 so load balancers stop sending new work.
+  private let draining = Atomic<Bool>(false)
 
   init(configuration: ServiceConfiguration) {
     compute = Compute(limits: configuration.limits)
@@ -43,7 +45,12 @@ final class Service: HTTPResponder {
     }
     switch path {
     case "/healthz": reply(Self.get(request) { Self.json(Array(#"{"status":"ok"}"#.utf8)) })
-    case "/readyz": reply(Self.get(request) { Self.json(Array(#"{"status":"ready"}"#.utf8)) })
+    case "/readyz":
+      let draining = self.draining.load(ordering: .relaxed)
+      reply(
+        Self.get(request) {
+          draining ? Self.reply(.draining(retryAfter: 1)) : Self.json(Array(#"{"status":"ready"}"#.utf8))
+        })
     case "/openapi.yaml":
       reply(
         Self.get(request) {
@@ -55,6 +62,9 @@ final class Service: HTTPResponder {
 
   /// Stops the workers once the queued jobs are done.
   func stop() { pool.stop() }
+
+  /// From now on `/readyz` answers 503.
+  func beginDraining() { draining.store(true, ordering: .relaxed) }
 
   private static func get(_ request: HTTPRequest, _ answer: () -> HTTPResponse) -> HTTPResponse {
     guard request.method == .get || request.method == .head else {
@@ -121,6 +131,7 @@ public final class AdjointServer: Sendable {
 
   /// Stops accepting, lets requests in flight finish (those still arriving included), then stops the workers.
   public func shutdown() {
+    service.beginDraining()
     http.shutdown()
     let http = self.http
     let service = self.service

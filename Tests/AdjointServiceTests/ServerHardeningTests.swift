@@ -171,10 +171,19 @@ final class ServerHardeningTests: XCTestCase {
     busy.send(
       "POST /gradient HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
         + "Content-Length: \(body.count)\r\n\r\n" + String(decoding: body.prefix(10), as: UTF8.self))
+    // A readiness probe whose header section is half sent: once draining, it is answered 503.
+    let probe = try RawConnection(port: port)
+    probe.send("GET /readyz HTTP/1.1\r\nHost: loc")
     Thread.sleep(forTimeInterval: 0.3)
     XCTAssertEqual(kill(server.process.processIdentifier, SIGTERM), 0)
 
     XCTAssertTrue(idle.isClosedByPeer(), "an idle connection is closed at once")
+    probe.send("alhost\r\n\r\n")
+    let readiness = try XCTUnwrap(probe.read())
+    XCTAssertEqual(readiness.status, 503)
+    XCTAssertEqual(readiness.headers["retry-after"], "1")
+    XCTAssertEqual(readiness.headers["connection"], "close")
+    XCTAssertTrue(probe.isClosedByPeer())
     var refused = false
     for _ in 0..<100 where !refused {
       refused = (try? RawConnection(port: port)) == nil
