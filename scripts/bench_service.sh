@@ -57,13 +57,16 @@ for server in "${servers[@]}"; do
       (cd "$hb" && flock "$lock" swift build -c release >"$out/hb-build.log" 2>&1)
     fi
     ;;
-  http | https | adjoint)
-    if [ -z "${built:-}" ]; then
-      log "building adjoint and http-bench-server (release)"
-      flock "$lock" swift build -c release --scratch-path .build-release --product adjoint >&2
+  http | https)
+    if [ -z "${built_http:-}" ]; then
+      log "building http-bench-server (release)"
       flock "$lock" swift build -c release --scratch-path .build-release --product http-bench-server >&2
-      built=1
+      built_http=1
     fi
+    ;;
+  adjoint)
+    log "building adjoint (release)"
+    flock "$lock" swift build -c release --scratch-path .build-release --product adjoint >&2
     ;;
   nginx) ;;
   *)
