@@ -13,59 +13,58 @@ public enum Base64 {
 
   /// Appends the base64 encoding of `bytes` to `output`.
   public static func encode(_ bytes: UnsafeRawBufferPointer, into output: inout [UInt8]) {
+    let start = output.count
+    let length = encodedLength(of: bytes.count)
+    if length == 0 { return }
+    output.append(contentsOf: repeatElement(0, count: length))
+    output.withUnsafeMutableBytes { raw in
+      _ = encode(bytes, to: raw.baseAddress! + start)
+    }
+  }
+
+  /// Writes the base64 encoding of `bytes` at `out` (room for ``encodedLength(of:)`` bytes); returns its length.
+  static func encode(_ bytes: UnsafeRawBufferPointer, to out: UnsafeMutableRawPointer) -> Int {
     let n = bytes.count
-    let needed = output.count &+ encodedLength(of: n)
-    if needed > output.capacity { output.reserveCapacity(Swift.max(needed, 2 &* output.capacity)) }
-    guard n > 0, let input = bytes.baseAddress else { return }
-    // Encodes chunks of 3,072 bytes into 4,096 characters on the stack (a cache-resident buffer), each appended
-    // with one copy, so the output array is written once.
-    let chunkBytes = 3072
-    pairTable.withUnsafeBufferPointer { table in
+    guard n > 0, let input = bytes.baseAddress else { return 0 }
+    return pairTable.withUnsafeBufferPointer { table in
       let pairs = table.baseAddress!
-      withUnsafeTemporaryAllocation(of: UInt8.self, capacity: chunkBytes / 3 * 4) { buffer in
-        let out = UnsafeMutableRawPointer(buffer.baseAddress!)
-        var i = 0
-        while i < n {
-          let end = Swift.min(i &+ chunkBytes, n)
-          var o = 0
-          // Six bytes (eight characters) at a time while an 8-byte load stays inside the input.
-          while i &+ 8 <= end {
-            let x = UInt64(bigEndian: input.loadUnaligned(fromByteOffset: i, as: UInt64.self))
-            let v1 = Int(truncatingIfNeeded: x >> 40)
-            let v2 = Int(truncatingIfNeeded: x >> 16) & 0xFF_FFFF
-            let chars =
-              UInt64(pairs[v1 >> 12]) | UInt64(pairs[v1 & 0xFFF]) << 16 | UInt64(pairs[v2 >> 12]) << 32
-              | UInt64(pairs[v2 & 0xFFF]) << 48
-            out.storeBytes(of: chars.littleEndian, toByteOffset: o, as: UInt64.self)
-            i &+= 6
-            o &+= 8
-          }
-          while i &+ 3 <= end {
-            let v =
-              Int(input.load(fromByteOffset: i, as: UInt8.self)) << 16
-              | Int(input.load(fromByteOffset: i &+ 1, as: UInt8.self)) << 8
-              | Int(input.load(fromByteOffset: i &+ 2, as: UInt8.self))
-            let chars = UInt32(pairs[v >> 12]) | UInt32(pairs[v & 0xFFF]) << 16
-            out.storeBytes(of: chars.littleEndian, toByteOffset: o, as: UInt32.self)
-            i &+= 3
-            o &+= 4
-          }
-          if i < end {
-            // The last one or two bytes of the input (chunks are multiples of 3 bytes).
-            let rest = end &- i
-            var v = UInt32(input.load(fromByteOffset: i, as: UInt8.self)) << 16
-            if rest == 2 { v |= UInt32(input.load(fromByteOffset: i &+ 1, as: UInt8.self)) << 8 }
-            out.storeBytes(of: alphabet[Int(v >> 18)], toByteOffset: o, as: UInt8.self)
-            out.storeBytes(of: alphabet[Int(v >> 12 & 0x3F)], toByteOffset: o &+ 1, as: UInt8.self)
-            out.storeBytes(
-              of: rest == 2 ? alphabet[Int(v >> 6 & 0x3F)] : UInt8(ascii: "="), toByteOffset: o &+ 2, as: UInt8.self)
-            out.storeBytes(of: UInt8(ascii: "="), toByteOffset: o &+ 3, as: UInt8.self)
-            i = end
-            o &+= 4
-          }
-          output.append(contentsOf: UnsafeRawBufferPointer(start: out, count: o))
-        }
+      var i = 0
+      var o = 0
+      // Six bytes (eight characters) at a time while an 8-byte load stays inside the input.
+      while i &+ 8 <= n {
+        let x = UInt64(bigEndian: input.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+        let v1 = Int(truncatingIfNeeded: x >> 40)
+        let v2 = Int(truncatingIfNeeded: x >> 16) & 0xFF_FFFF
+        let chars =
+          UInt64(pairs[v1 >> 12]) | UInt64(pairs[v1 & 0xFFF]) << 16 | UInt64(pairs[v2 >> 12]) << 32
+          | UInt64(pairs[v2 & 0xFFF]) << 48
+        out.storeBytes(of: chars.littleEndian, toByteOffset: o, as: UInt64.self)
+        i &+= 6
+        o &+= 8
       }
+      while i &+ 3 <= n {
+        let v =
+          Int(input.load(fromByteOffset: i, as: UInt8.self)) << 16
+          | Int(input.load(fromByteOffset: i &+ 1, as: UInt8.self)) << 8
+          | Int(input.load(fromByteOffset: i &+ 2, as: UInt8.self))
+        let chars = UInt32(pairs[v >> 12]) | UInt32(pairs[v & 0xFFF]) << 16
+        out.storeBytes(of: chars.littleEndian, toByteOffset: o, as: UInt32.self)
+        i &+= 3
+        o &+= 4
+      }
+      if i < n {
+        // The last one or two bytes.
+        let rest = n &- i
+        var v = UInt32(input.load(fromByteOffset: i, as: UInt8.self)) << 16
+        if rest == 2 { v |= UInt32(input.load(fromByteOffset: i &+ 1, as: UInt8.self)) << 8 }
+        out.storeBytes(of: alphabet[Int(v >> 18)], toByteOffset: o, as: UInt8.self)
+        out.storeBytes(of: alphabet[Int(v >> 12 & 0x3F)], toByteOffset: o &+ 1, as: UInt8.self)
+        out.storeBytes(
+          of: rest == 2 ? alphabet[Int(v >> 6 & 0x3F)] : UInt8(ascii: "="), toByteOffset: o &+ 2, as: UInt8.self)
+        out.storeBytes(of: UInt8(ascii: "="), toByteOffset: o &+ 3, as: UInt8.self)
+        o &+= 4
+      }
+      return o
     }
   }
 
@@ -113,6 +112,29 @@ public enum Base64 {
     return t
   }()
 
+  /// Two tables of 65,536 entries indexed by two characters (the first in the low byte), for the first and the
+  /// second half of a quad: their twelve bits already placed where they land in the three output bytes (the
+  /// first byte lowest), so a quad decodes with two lookups and one OR; a pair with a character outside the
+  /// alphabet sets bit 24. 512 kB, of which the valid pairs touch about a tenth.
+  private static let pairTables: PairTables = {
+    let t = UnsafeMutablePointer<UInt32>.allocate(capacity: 2 << 16)
+    t.initialize(repeating: 0x0100_0000, count: 2 << 16)
+    for (i, c0) in alphabet.enumerated() {
+      for (j, c1) in alphabet.enumerated() {
+        let v = UInt32(i << 6 | j)
+        let index = Int(c0) | Int(c1) << 8
+        t[index] = v >> 4 | (v & 0xF) << 12
+        t[1 << 16 | index] = (v >> 8) << 8 | (v & 0xFF) << 16
+      }
+    }
+    return PairTables(base: UnsafePointer(t))
+  }()
+
+  /// Immutable once built (and never freed), so safe to share.
+  private struct PairTables: @unchecked Sendable {
+    let base: UnsafePointer<UInt32>
+  }
+
   /// Decodes `text` into `output`, which must have exactly `decodedLength(of: text)` bytes.
   public static func decode(_ text: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableRawBufferPointer)
     throws(DecodingError)
@@ -139,13 +161,17 @@ public enum Base64 {
       }
       var i = 0
       var o = 0
-      // All quads but the last have no padding. Two quads (six bytes) at a time with one 8-byte store while
-      // the store stays inside the output (the two extra bytes are overwritten next).
+      // All quads but the last have no padding. Two quads (six bytes) at a time, read as one word and decoded by
+      // pairs of characters, with one 8-byte store while the store stays inside the output (the two extra bytes
+      // are overwritten next).
+      let first = pairTables.base
+      let second = first + (1 << 16)
       while i &+ 8 < n && o &+ 8 <= outCount {
-        let x0 = quad(i)
-        let x1 = quad(i &+ 4)
+        let w = UInt64(littleEndian: UnsafeRawPointer(s + i).loadUnaligned(as: UInt64.self))
+        let x0 = first[Int(truncatingIfNeeded: w & 0xFFFF)] | second[Int(truncatingIfNeeded: (w &>> 16) & 0xFFFF)]
+        let x1 = first[Int(truncatingIfNeeded: (w &>> 32) & 0xFFFF)] | second[Int(truncatingIfNeeded: w &>> 48)]
         if (x0 | x1) & 0x0100_0000 != 0 {
-          return badCharacter(x0 & 0x0100_0000 != 0 ? i : i &+ 4)
+          return badCharacter(quad(i) & 0x0100_0000 != 0 ? i : i &+ 4)
         }
         out.storeBytes(of: (UInt64(x0) | UInt64(x1) << 24).littleEndian, toByteOffset: o, as: UInt64.self)
         i &+= 8

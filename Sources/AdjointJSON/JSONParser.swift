@@ -68,6 +68,14 @@ private struct Frame {
   }
 }
 
+/// A key of at most 16 bytes and its bytes, packed into two words.
+private struct KeyCacheEntry {
+  var lo: UInt64
+  var hi: UInt64
+  var length: Int
+  var key: String
+}
+
 /// A stack that hands its top elements over to a new array by moving them (one `memcpy`, no retain/release),
 /// so closing a container costs one allocation.
 private struct MoveStack<Element>: ~Copyable {
@@ -126,14 +134,32 @@ private struct MoveStack<Element>: ~Copyable {
   }
 }
 
-/// Bit 7 of each byte of the result is set when that byte of `v` may be a quote, a backslash, a control character
-/// or a byte >= 0x80 (never clear when it is one).
-@inline(__always)
-private func plainASCIIMask(_ v: UInt64) -> UInt64 {
-  let ones: UInt64 = 0x0101_0101_0101_0101
-  let quote = v ^ (ones &* 0x22)
-  let backslash = v ^ (ones &* 0x5C)
-  return ((v &- ones &* 0x20) & ~v) | ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | v
+/// The offset of the first block of 32 bytes from `p` on that holds a quote, a backslash, a control character or
+/// a byte >= 0x80 (or of the last, shorter, block).
+///
+/// Not inlined: in a small function of its own, the vector comparisons compile to vector instructions.
+@inline(never)
+private func skipPlainASCII(_ b: UnsafePointer<UInt8>, _ start: Int, _ count: Int) -> Int {
+  typealias Bytes = SIMD16<UInt8>
+  // Vector operands throughout: the scalar-broadcasting operators are not specialized as well.
+  let quote = Bytes(repeating: 0x22)
+  let backslash = Bytes(repeating: 0x5C)
+  let space = Bytes(repeating: 0x20)
+  let range = Bytes(repeating: 0x60)
+  var p = start
+  while p &+ 32 <= count {
+    let raw = UnsafeRawPointer(b + p)
+    let v0 = raw.loadUnaligned(as: Bytes.self)
+    let v1 = raw.loadUnaligned(fromByteOffset: 16, as: Bytes.self)
+    // A control character or a byte >= 0x80 is outside 0x20 ..< 0x80.
+    let special =
+      ((v0 &- space) .>= range) .| ((v1 &- space) .>= range) .| (v0 .== quote) .| (v0 .== backslash)
+      .| (v1 .== quote) .| (v1 .== backslash)
+    let words = unsafeBitCast(special, to: SIMD2<UInt64>.self)
+    if words[0] | words[1] != 0 { break }
+    p &+= 32
+  }
+  return p
 }
 
 @inline(__always)
@@ -165,6 +191,9 @@ private struct Parser: ~Copyable {
   var failedCursor = 0
 
   var scratch: [UInt8] = []
+
+  /// Recently seen object keys (see `cachedKey`).
+  var keyCache = [KeyCacheEntry](repeating: KeyCacheEntry(lo: 0, hi: 0, length: -1, key: ""), count: 16)
 
   init(base: UnsafePointer<UInt8>, count: Int, limits: JSONLimits) {
     self.b = base
@@ -261,6 +290,10 @@ private struct Parser: ~Copyable {
         }
       case UInt8(ascii: "{"):
         if frames.count + 1 > maxDepth { throw depthError(pos) }
+        if let object = tryFlatObject() {
+          value = .object(object)
+          break
+        }
         frames.append(Frame(isObject: true, start: members.count))
         pos += 1
         skipWhitespace()
@@ -416,17 +449,8 @@ private struct Parser: ~Copyable {
     let start = pos + 1
     var p = start
     while p < count {
-      // 32 plain ASCII bytes at a time (four words, one test): long strings, such as base64 tensors.
-      while p &+ 32 <= count {
-        let raw = UnsafeRawPointer(b + p)
-        let special =
-          plainASCIIMask(raw.loadUnaligned(as: UInt64.self))
-          | plainASCIIMask(raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
-          | plainASCIIMask(raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
-          | plainASCIIMask(raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
-        if special & 0x8080_8080_8080_8080 != 0 { break }
-        p &+= 32
-      }
+      // 32 plain ASCII bytes at a time (two vectors, one test): long strings, such as base64 tensors.
+      p = skipPlainASCII(b, p, count)
       // Eight plain ASCII bytes at a time (no quote, backslash, control character or byte >= 0x80): long strings,
       // such as base64 tensors, are scanned word by word. A word with anything else goes to the byte loop below.
       while p &+ 8 <= count {
@@ -584,6 +608,150 @@ private struct Parser: ~Copyable {
       scratch.append(UInt8(0x80 | (s >> 12) & 0x3F))
       scratch.append(UInt8(0x80 | (s >> 6) & 0x3F))
       scratch.append(UInt8(0x80 | s & 0x3F))
+    }
+  }
+
+  // MARK: Flat objects
+
+  /// The key of `length` (<= 16) bytes at `start` as a string, from a small cache of recent keys (objects of a
+  /// batch repeat the same keys), with its bytes packed into two words (zero-padded) for comparisons.
+  @inline(__always)
+  mutating func cachedKey(_ start: Int, _ length: Int) -> (key: String, lo: UInt64, hi: UInt64) {
+    var lo: UInt64 = 0
+    var hi: UInt64 = 0
+    if start &+ 16 <= count {
+      let raw = UnsafeRawPointer(b + start)
+      let w0 = raw.loadUnaligned(as: UInt64.self)
+      let w1 = raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+      if length >= 8 {
+        lo = w0
+        hi = length == 16 ? w1 : w1 & ((1 &<< UInt64(8 &* (length &- 8))) &- 1)
+      } else {
+        lo = w0 & ((1 &<< UInt64(8 &* length)) &- 1)
+      }
+      lo = UInt64(littleEndian: lo)
+      hi = UInt64(littleEndian: hi)
+    } else {
+      for i in 0..<length {
+        let byte = UInt64(b[start &+ i])
+        if i < 8 { lo |= byte &<< UInt64(8 &* i) } else { hi |= byte &<< UInt64(8 &* (i &- 8)) }
+      }
+    }
+    let slot = Int(truncatingIfNeeded: ((lo ^ hi &* 31 ^ UInt64(length)) &* 0x9E37_79B9_7F4A_7C15) &>> 60)
+    if keyCache[slot].lo == lo && keyCache[slot].hi == hi && keyCache[slot].length == length {
+      return (keyCache[slot].key, lo, hi)
+    }
+    let key = String(decoding: UnsafeBufferPointer(start: b + start, count: length), as: UTF8.self)
+    keyCache[slot] = KeyCacheEntry(lo: lo, hi: hi, length: length, key: key)
+    return (key, lo, hi)
+  }
+
+  /// Tries to parse the object at `pos` when it is small and flat: at most ``JSONObject/indexThreshold`` members
+  /// with short plain ASCII keys (at most 16 bytes, no escapes) and scalar values (numbers, strings, literals),
+  /// as the points of a batch are. Returns `nil` (with `pos` unchanged) for anything else, or invalid JSON; the
+  /// general path then parses the object (and reports any error).
+  mutating func tryFlatObject() -> JSONObject? {
+    let start = pos
+    var p = start &+ 1
+    // The keys' packed bytes, for the duplicate check.
+    var keyWords: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+    var keyLengths: UInt64 = 0  // 8 bits per key
+    var n = 0
+    func bail(_ parser: inout Parser) -> JSONObject? { nil }
+    while p < count && isWhitespace(b[p]) { p &+= 1 }
+    if p < count && b[p] == UInt8(ascii: "}") { return nil }  // `{}`: the general path's quick case
+    var object: [JSONObject.Member] = []
+    object.reserveCapacity(4)  // a point {"x": ..., "y": ...} and then some
+    while true {
+      // A key: '"' plain ASCII '"'.
+      guard p < count, b[p] == UInt8(ascii: "\""), n < JSONObject.indexThreshold else { return bail(&self) }
+      let keyStart = p &+ 1
+      var q = keyStart
+      while q < count {
+        let c = b[q]
+        if c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") || c < 0x20 || c >= 0x80 { break }
+        q &+= 1
+      }
+      let length = q &- keyStart
+      guard q < count, b[q] == UInt8(ascii: "\""), length <= 16 else { return bail(&self) }
+      let (key, lo, hi) = cachedKey(keyStart, length)
+      // Duplicate keys: compare the packed bytes (exact for keys of at most 16 bytes).
+      let folded = lo ^ hi &* 0x9E37_79B9_7F4A_7C15
+      let duplicate = withUnsafeBytes(of: &keyWords) { words -> Bool in
+        let w = words.bindMemory(to: UInt64.self)
+        for i in 0..<n where w[i] == folded && (keyLengths &>> UInt64(8 &* i)) & 0xFF == UInt64(length) {
+          return true  // maybe: the general path decides
+        }
+        return false
+      }
+      if duplicate { return bail(&self) }
+      withUnsafeMutableBytes(of: &keyWords) { $0.storeBytes(of: folded, toByteOffset: 8 &* n, as: UInt64.self) }
+      keyLengths |= UInt64(length) &<< UInt64(8 &* n)
+      p = q &+ 1
+      // (Whitespace is rare between a key, the colon and the value: test for it once.)
+      if p < count && b[p] != UInt8(ascii: ":") {
+        while p < count && isWhitespace(b[p]) { p &+= 1 }
+      }
+      guard p < count, b[p] == UInt8(ascii: ":") else { return bail(&self) }
+      p &+= 1
+      if p < count && isWhitespace(b[p]) {
+        while p < count && isWhitespace(b[p]) { p &+= 1 }
+      }
+      guard p < count else { return bail(&self) }
+      // A scalar value.
+      let c = b[p]
+      let value: JSONValue
+      if c == UInt8(ascii: "-") || c &- 0x30 < 10 {
+        do {
+          value = .number(try scanNumber(b, count, &p))
+        } catch {
+          return bail(&self)
+        }
+      } else if c == UInt8(ascii: "\"") {
+        pos = p
+        do {
+          value = .string(try parseString())
+        } catch {
+          pos = start
+          return bail(&self)
+        }
+        p = pos
+        pos = start
+      } else if c == UInt8(ascii: "t") && p &+ 4 <= count && b[p &+ 1] == UInt8(ascii: "r")
+        && b[p &+ 2] == UInt8(ascii: "u") && b[p &+ 3] == UInt8(ascii: "e")
+      {
+        value = .bool(true)
+        p &+= 4
+      } else if c == UInt8(ascii: "f") && p &+ 5 <= count && b[p &+ 1] == UInt8(ascii: "a")
+        && b[p &+ 2] == UInt8(ascii: "l") && b[p &+ 3] == UInt8(ascii: "s") && b[p &+ 4] == UInt8(ascii: "e")
+      {
+        value = .bool(false)
+        p &+= 5
+      } else if c == UInt8(ascii: "n") && p &+ 4 <= count && b[p &+ 1] == UInt8(ascii: "u")
+        && b[p &+ 2] == UInt8(ascii: "l") && b[p &+ 3] == UInt8(ascii: "l")
+      {
+        value = .null
+        p &+= 4
+      } else {
+        return bail(&self)  // a container (or invalid JSON)
+      }
+      object.append(JSONObject.Member(key: key, value: value))
+      n &+= 1
+      guard p < count else { return bail(&self) }
+      if isWhitespace(b[p]) {
+        while p < count && isWhitespace(b[p]) { p &+= 1 }
+        guard p < count else { return bail(&self) }
+      }
+      if b[p] == UInt8(ascii: ",") {
+        p &+= 1
+        if p < count && isWhitespace(b[p]) {
+          while p < count && isWhitespace(b[p]) { p &+= 1 }
+        }
+        continue
+      }
+      guard b[p] == UInt8(ascii: "}") else { return bail(&self) }
+      pos = p &+ 1
+      return JSONObject(uncheckedMembers: object, index: nil)
     }
   }
 

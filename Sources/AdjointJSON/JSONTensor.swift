@@ -393,9 +393,7 @@ extension JSONWriter {
       writeKey("shape")
       writeShape(shape)
       writeKey("base64")
-      bytes.append(UInt8(ascii: "\""))
-      JSONTensorDecoding.writeLittleEndian(data, base64Into: &bytes)
-      bytes.append(UInt8(ascii: "\""))
+      writeBase64String(data)
       endObject()
     }
   }
@@ -403,6 +401,21 @@ extension JSONWriter {
   /// Writes a tensor in the given layout (see ``JSONTensorLayout``).
   public mutating func writeTensor(shape: [Int], data: [Double], layout: JSONTensorLayout = .nested) {
     data.withUnsafeBufferPointer { writeTensor(shape: shape, data: $0, layout: layout) }
+  }
+
+  /// Writes the little-endian bytes of `data` as a base64 string, straight into the buffer.
+  private mutating func writeBase64String(_ data: UnsafeBufferPointer<Double>) {
+    let length = Base64.encodedLength(of: data.count &* 8)
+    let out = reserve(length &+ 2)
+    out[0] = UInt8(ascii: "\"")
+    #if _endian(little)
+      _ = Base64.encode(UnsafeRawBufferPointer(data), to: UnsafeMutableRawPointer(out + 1))
+    #else
+      let swapped = data.map { Double(bitPattern: $0.bitPattern.byteSwapped) }
+      swapped.withUnsafeBytes { _ = Base64.encode($0, to: UnsafeMutableRawPointer(out + 1)) }
+    #endif
+    out[length &+ 1] = UInt8(ascii: "\"")
+    advance(by: length &+ 2)
   }
 
   private mutating func writeShape(_ shape: [Int]) {

@@ -5,6 +5,11 @@
 // Java's `Double.toString` since JDK 19): the shortest decimal in the rounding interval, the closest one when
 // several qualify, ties to even. Layout (Swift's): integral values up to 2^53 as "123.0"; otherwise
 // plain decimal ("0.001", "123.456") when 1e-4 <= |x| <= 2^53, else exponential ("1e-05", "1.5e+300", "5e-324").
+//
+// Speed: the candidate choice is arithmetic on flags rather than branches (the digits of real data are random, so
+// branches would mispredict); the decimal keeps its trailing zeros and is written as 17 zero-padded digits, four
+// at a time from a table (one byte and two 8-byte stores), its significant length read off the trailing zero
+// bytes; the layout then needs no digit loop but the short move of "ddd.ddd"'s integer digits.
 
 /// 10^0 ... 10^19.
 private let powersOfTen64: [UInt64] = [
@@ -28,17 +33,32 @@ struct ShortestDoubleTables: @unchecked Sendable {
   let pow10: UnsafePointer<UInt64>
   /// "00" ... "99".
   let pairs: UnsafeRawPointer
+  /// The four decimal digits of 0 ... 9999 as bytes 0...9, the first digit in the lowest byte (40 kB).
+  let quads: UnsafePointer<UInt32>
 
   /// The tables (allocated once, never freed).
   static let shared: ShortestDoubleTables = {
+    let quads = UnsafeMutablePointer<UInt32>.allocate(capacity: 10_000)
+    for v in 0..<10_000 {
+      let digits = [v / 1000, v / 100 % 10, v / 10 % 10, v % 10].map(UInt32.init)
+      quads[v] = digits[0] | digits[1] << 8 | digits[2] << 16 | digits[3] << 24
+    }
     let g = UnsafeMutablePointer<UInt64>.allocate(capacity: schubfachG.count)
     g.initialize(from: schubfachG, count: schubfachG.count)
     let pow10 = UnsafeMutablePointer<UInt64>.allocate(capacity: powersOfTen64.count)
     pow10.initialize(from: powersOfTen64, count: powersOfTen64.count)
     precondition(digitPairs.utf8CodeUnitCount == 200 && digitPairs.hasPointerRepresentation)
     return ShortestDoubleTables(
-      g: UnsafePointer(g), pow10: UnsafePointer(pow10), pairs: UnsafeRawPointer(digitPairs.utf8Start))
+      g: UnsafePointer(g), pow10: UnsafePointer(pow10), pairs: UnsafeRawPointer(digitPairs.utf8Start),
+      quads: UnsafePointer(quads))
   }()
+
+  /// The eight decimal digits of `x` (< 10^8, zero-padded) as bytes 0...9, the first digit in the lowest byte.
+  @inline(__always)
+  func bcd8(_ x: UInt32) -> UInt64 {
+    let high = x / 10_000
+    return UInt64(quads[Int(high)]) | UInt64(quads[Int(x &- high &* 10_000)]) &<< 32
+  }
 
   /// Copies the two ASCII digits of `v` (0...99) to `out`.
   @inline(__always)
@@ -64,23 +84,16 @@ struct ShortestDoubleTables: @unchecked Sendable {
 enum ShortestDouble {
   /// The most bytes ``format(_:into:)`` writes ("-1.2345678901234567e-308" is 24).
   static let maxLength = 25
-
-  /// Appends the shortest round-trip text of the finite `d`, formatted like `d.description`.
-  @inline(__always)
-  static func append(_ d: Double, to bytes: inout [UInt8]) {
-    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { buffer in
-      let n = format(d, into: buffer.baseAddress!, ShortestDoubleTables.shared)
-      bytes.append(contentsOf: UnsafeBufferPointer(start: buffer.baseAddress!, count: n))
-    }
-  }
+  /// The bytes ``format(_:into:)`` may scribble on (beyond its result, up to this many from `out`).
+  static let scratchLength = 32
 
   /// Writes the text of the finite `d` at `out` (at most ``maxLength`` bytes); returns its length.
   static func format(_ d: Double, into out: UnsafeMutablePointer<UInt8>) -> Int {
     format(d, into: out, ShortestDoubleTables.shared)
   }
 
-  /// Writes the text of the finite `d` at `out` (at most ``maxLength`` bytes; it may scribble on all of them);
-  /// returns its length.
+  /// Writes the text of the finite `d` at `out` (at most ``maxLength`` bytes; it may scribble on up to
+  /// ``scratchLength`` bytes); returns its length.
   ///
   /// Subnormals (rare) go through `description`: Schubfach's digits for the smallest ones can be one digit longer
   /// than Swift's (e.g. "7.9e-323" for "8e-323").
@@ -89,37 +102,66 @@ enum ShortestDouble {
     let bits = d.bitPattern
     out[0] = UInt8(ascii: "-")  // kept only when negative
     var p = Int(truncatingIfNeeded: bits >> 63)
-    let magnitude = Double(bitPattern: bits & 0x7FFF_FFFF_FFFF_FFFF)
-    let biased = bits & 0x7FF0_0000_0000_0000
-    if biased < 0x3FF0_0000_0000_0000 {
-      // |d| < 1: zero, a subnormal, or not integral.
-      if biased == 0 {
-        if magnitude != 0 { return formatSubnormal(d, into: out) }
-        out[p] = UInt8(ascii: "0")
-        out[p &+ 1] = UInt8(ascii: ".")
-        out[p &+ 2] = UInt8(ascii: "0")
-        return p &+ 3
-      }
-    } else if magnitude <= 9_007_199_254_740_992 {
-      let integer = UInt64(magnitude)
-      if Double(integer) == magnitude {
-        // Integral: "<digits>.0".
-        let n = decimalLength(integer, tables)
-        writeDigits(integer, n, out + p, tables)
-        p &+= n
-        out[p] = UInt8(ascii: ".")
-        out[p &+ 1] = UInt8(ascii: "0")
-        return p &+ 2
-      }
+    let magnitude = bits & 0x7FFF_FFFF_FFFF_FFFF  // |d|'s bits (ordered like |d|)
+    let twoTo53: UInt64 = 0x4340_0000_0000_0000  // 2^53's bits
+    if magnitude < 0x0010_0000_0000_0000 {
+      // Zero or a subnormal (rare).
+      if magnitude != 0 { return formatSubnormal(d, into: out) }
+      out[p] = UInt8(ascii: "0")
+      out[p &+ 1] = UInt8(ascii: ".")
+      out[p &+ 2] = UInt8(ascii: "0")
+      return p &+ 3
     }
-    let (f, e) = shortestDecimal(bits, tables)
-    // x = f * 10^e, f without trailing zeros, = d.ddd * 10^exponent. Each digit is written once, at its final place
-    // when possible.
-    let n = decimalLength(f, tables)
-    let exponent = n &+ e &- 1
-    if exponent < -4 || magnitude > 9_007_199_254_740_992 {
-      // d.ddde±XX: write the digits one to the right, then move the first one left over the '.'.
-      writeDigits(f, n, out + p + 1, tables)
+    // Integral when |d| >= 1 and no fraction bit below the binary point is set; flags combined without branches
+    // (whether |d| >= 1 is random for most data; being integral is rare).
+    let t = Int(truncatingIfNeeded: magnitude >> 52) &- 1023  // the binary exponent
+    let below = t >= 52 ? 0 : bits &<< UInt64(truncatingIfNeeded: t &+ 12)  // the fraction bits, for 0 <= t < 52
+    if bit(t >= 0) & bit(below == 0) & bit(magnitude <= twoTo53) != 0 {
+      // Integral: "<digits>.0".
+      let integer = UInt64(Double(bitPattern: magnitude))
+      let n = decimalLength(integer, tables)
+      writeDigits(integer, n, out + p, tables)
+      p &+= n
+      out[p] = UInt8(ascii: ".")
+      out[p &+ 1] = UInt8(ascii: "0")
+      return p &+ 2
+    }
+    // A normal double that is not an integer of at most 2^53: Schubfach's f * 10^k, f with 16 or 17 digits
+    // (4.5e15 <= f < 10^17, trailing zeros kept). The 17 zero-padded digits go out as one byte and two 8-byte words;
+    // the significant digits and the layout follow without loops (but for "ddd.ddd").
+    let (f, k) = toDecimalNormal(bits, tables)
+    let hi9 = f / 100_000_000
+    let lo8 = f &- hi9 &* 100_000_000
+    let hi = UInt32(truncatingIfNeeded: hi9)
+    let d0 = hi / 100_000_000
+    let mid8 = hi &- d0 &* 100_000_000
+    let lead = d0 == 0 ? 1 : 0  // 16 digits: the padded string starts with a '0'
+    let bcdMid = tables.bcd8(mid8)
+    let bcdLo = tables.bcd8(UInt32(truncatingIfNeeded: lo8))
+    // Significant digits: 17 positions less the leading '0' and the trailing zeros (zero bytes at the top of a BCD
+    // word).
+    var n: Int
+    if lo8 != 0 {
+      n = 17 &- (bcdLo.leadingZeroBitCount >> 3)
+    } else if mid8 != 0 {
+      n = 9 &- (bcdMid.leadingZeroBitCount >> 3)
+    } else {
+      n = 1
+    }
+    n &-= lead
+    let exponent = 16 &- lead &+ k  // x = d.ddd * 10^exponent
+    let ascii: UInt64 = 0x3030_3030_3030_3030
+    // Writes the 17 padded digits at `s`, so that the first significant digit lands at `s + lead`.
+    @inline(__always)
+    func put(_ s: UnsafeMutablePointer<UInt8>) {
+      s[0] = UInt8(truncatingIfNeeded: d0) &+ 0x30
+      let raw = UnsafeMutableRawPointer(s)
+      raw.storeBytes(of: (bcdMid | ascii).littleEndian, toByteOffset: 1, as: UInt64.self)
+      raw.storeBytes(of: (bcdLo | ascii).littleEndian, toByteOffset: 9, as: UInt64.self)
+    }
+    if exponent < -4 || magnitude > twoTo53 {
+      // d.ddde±XX: the digits one to the right, then the first one moved left over the '.'.
+      put(out + p + 1 - lead)
       out[p] = out[p &+ 1]
       if n > 1 {
         out[p &+ 1] = UInt8(ascii: ".")
@@ -141,20 +183,17 @@ enum ShortestDouble {
       return p &+ 3
     }
     if exponent < 0 {
-      // 0.ddd, 0.0ddd, 0.00ddd, 0.000ddd: write "0.000", then the digits over the zeros not needed.
+      // 0.ddd, 0.0ddd, 0.00ddd, 0.000ddd: zeros, the digits over them, then "0.".
+      UnsafeMutableRawPointer(out + p).storeBytes(of: ascii, as: UInt64.self)
+      put(out + p + 1 - exponent - lead)
       out[p] = UInt8(ascii: "0")
       out[p &+ 1] = UInt8(ascii: ".")
-      out[p &+ 2] = UInt8(ascii: "0")
-      out[p &+ 3] = UInt8(ascii: "0")
-      out[p &+ 4] = UInt8(ascii: "0")
-      p &+= 1 &- exponent
-      writeDigits(f, n, out + p, tables)
-      return p &+ n
+      return p &+ 1 &- exponent &+ n
     }
-    // ddd.ddd (never integral here: there are digits after the point). Write the digits one to the right, then
-    // move the integer digits left by one over the '.'.
+    // ddd.ddd (never integral here: there are digits after the point). The digits one to the right, then the
+    // integer digits moved left by one over the '.'.
     let intDigits = exponent &+ 1
-    writeDigits(f, n, out + p + 1, tables)
+    put(out + p + 1 - lead)
     var i = 0
     repeat {
       out[p &+ i] = out[p &+ i &+ 1]
@@ -179,9 +218,6 @@ enum ShortestDouble {
     let t = ((64 &- v.leadingZeroBitCount) &* 1233) >> 12
     return max(1, t &+ (v >= tables.pow10[t] ? 1 : 0))
   }
-
-  /// The number of decimal digits of `v` (1 for 0).
-  static func decimalLength(_ v: UInt64) -> Int { decimalLength(v, .shared) }
 
   /// Writes the `count` (= `decimalLength(v)`) decimal digits of `v` at `out`.
   @inline(__always)
@@ -213,39 +249,6 @@ enum ShortestDouble {
     return n
   }
 
-  /// The shortest decimal `f * 10^e` that rounds to the positive finite nonzero `v` (f without trailing zeros).
-  static func shortestDecimal(_ v: Double) -> (f: UInt64, e: Int) {
-    shortestDecimal(v.bitPattern & 0x7FFF_FFFF_FFFF_FFFF, .shared)
-  }
-
-  /// The shortest decimal `f * 10^e` that rounds to the finite nonzero double of bit pattern `bits` (sign ignored;
-  /// f without trailing zeros).
-  @inline(__always)
-  static func shortestDecimal(_ bits: UInt64, _ tables: ShortestDoubleTables) -> (f: UInt64, e: Int) {
-    let t = bits & ((1 << 52) - 1)
-    let bq = Int(truncatingIfNeeded: bits >> 52) & 0x7FF
-    var result: (UInt64, Int)
-    if bq != 0 {
-      result = toDecimal(q: bq &- 1075, c: (1 << 52) | t, dk: 0, tables)
-    } else if t < 3 {
-      result = toDecimal(q: -1074, c: 10 &* t, dk: -1, tables)
-    } else {
-      result = toDecimal(q: -1074, c: t, dk: 0, tables)
-    }
-    // Remove trailing zeros.
-    while true {
-      let q = result.0 / 10
-      if q &* 10 != result.0 || result.0 == 0 { break }
-      result.0 = q
-      result.1 &+= 1
-    }
-    return result
-  }
-
-  @inline(__always)
-  private static func flog10pow2(_ e: Int) -> Int { (e &* 661_971_961_083) >> 41 }
-  @inline(__always)
-  private static func flog10threeQuartersPow2(_ e: Int) -> Int { (e &* 661_971_961_083 &+ -274_743_187_321) >> 41 }
   @inline(__always)
   private static func flog2pow10(_ e: Int) -> Int { (e &* 913_124_641_741) >> 38 }
 
@@ -258,43 +261,43 @@ enum ShortestDouble {
     return vbp | (((z & 0x7FFF_FFFF_FFFF_FFFF) &+ 0x7FFF_FFFF_FFFF_FFFF) >> 63)
   }
 
+  /// Schubfach's `toDecimal` for a normal double (bit pattern `bits`, sign ignored), without branches on the
+  /// digits (they are random for most data, so branches would mispredict): the shortest `f * 10^k` in the
+  /// rounding interval, closest when several qualify, f with its trailing zeros (4.5e15 <= f < 10^17).
   @inline(__always)
-  private static func toDecimal(q: Int, c: UInt64, dk: Int, _ tables: ShortestDoubleTables) -> (UInt64, Int) {
+  static func toDecimalNormal(_ bits: UInt64, _ tables: ShortestDoubleTables) -> (UInt64, Int) {
+    let q = Int(truncatingIfNeeded: (bits >> 52) & 0x7FF) &- 1075
+    let c = (bits & ((1 << 52) - 1)) | (1 << 52)
     let out: UInt64 = c & 1
     let cb = c << 2
-    let cbr = cb + 2
-    let cbl: UInt64
-    let k: Int
-    if c != 1 << 52 || q == -1074 {
-      cbl = cb - 2
-      k = flog10pow2(q)
-    } else {
-      cbl = cb - 1
-      k = flog10threeQuartersPow2(q)
-    }
-    let h = UInt64(q + flog2pow10(-k) + 2)
+    let cbr = cb &+ 2
+    let regular = c != 1 << 52
+    let cbl = regular ? cb &- 2 : cb &- 1
+    // k = floor(log10(2^q)), or floor(log10(3/4 * 2^q)) where the spacing below c is half the spacing above.
+    let k = (q &* 661_971_961_083 &+ (regular ? 0 : -274_743_187_321)) &>> 41
+    let h = UInt64(truncatingIfNeeded: q &+ flog2pow10(-k) &+ 2)
     let g1 = tables.g[2 &* (k &+ 324)]
     let g0 = tables.g[2 &* (k &+ 324) &+ 1]
-    let vb = rop(g1, g0, cb << h)
-    let vbl = rop(g1, g0, cbl << h)
-    let vbr = rop(g1, g0, cbr << h)
-    let s = vb >> 2
-    if s >= 100 {
-      let sp10 = 10 &* s.multipliedFullWidth(by: 115_292_150_460_684_698 << 4).high
-      let tp10 = sp10 &+ 10
-      let upin = vbl &+ out <= sp10 << 2
-      let wpin = (tp10 << 2) &+ out <= vbr
-      if upin != wpin {
-        return (upin ? sp10 : tp10, k)
-      }
-    }
-    let t = s &+ 1
-    let uin = vbl &+ out <= s << 2
-    let win = (t << 2) &+ out <= vbr
-    if uin != win {
-      return (uin ? s : t, k &+ dk)
-    }
-    let cmp = Int64(bitPattern: vb &- ((s &+ t) << 1))
-    return (cmp < 0 || (cmp == 0 && s & 1 == 0) ? s : t, k &+ dk)
+    let vb = rop(g1, g0, cb &<< h)
+    let vbl = rop(g1, g0, cbl &<< h) &+ out
+    let vbr = rop(g1, g0, cbr &<< h) &- out
+    let s = vb &>> 2  // >= 4.5e15 for a normal double
+    let sp10 = 10 &* s.multipliedFullWidth(by: 115_292_150_460_684_698 << 4).high
+    // Selections as arithmetic on 0/1 flags.
+    let upin = bit(vbl <= sp10 &<< 2)
+    let wpin = bit(sp10 &<< 2 &+ 40 <= vbr)
+    let uin = bit(vbl <= s &<< 2)
+    let win = bit(s &<< 2 &+ 4 <= vbr)
+    let mid = s &<< 2 &+ 2
+    let up = bit(vb > mid) | (bit(vb == mid) & s & 1)
+    // One of u, w inside: the one inside (w means one up); both or neither: the closer, ties to even.
+    let near = s &+ ((uin ^ win) & win | ~(uin ^ win) & up & 1)
+    let shorter = sp10 &+ 10 &* wpin
+    let useShorter = 0 &- (upin ^ wpin)  // all ones when exactly one of the shorter candidates is inside
+    return (shorter & useShorter | near & ~useShorter, k)
   }
+
+  /// 1 for `true`, 0 for `false`.
+  @inline(__always)
+  static func bit(_ b: Bool) -> UInt64 { UInt64(unsafeBitCast(b, to: UInt8.self)) }
 }

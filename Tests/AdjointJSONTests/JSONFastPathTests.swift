@@ -5,13 +5,14 @@ import XCTest
 /// The word-at-a-time and single-append fast paths agree with the byte-by-byte definitions.
 final class JSONFastPathTests: XCTestCase {
   /// Every special byte (quote, backslash, control character, non-ASCII) at every offset of a long string, so the
-  /// eight-byte string scan meets it in every lane of a word and at every distance from the end of the input.
+  /// string scan (32 bytes, then 8, then one at a time) meets it in every lane and at every distance from the end
+  /// of the input.
   func testStringScanFindsSpecialBytesInEveryLane() throws {
     let specials: [(raw: String, expected: String?)] = [
       ("\\\"", "\""), ("\\\\", "\\"), ("\\n", "\n"), ("\\u00e9", "é"), ("é", "é"), ("😀", "😀"), ("\u{1}", nil),
       ("\u{1f}", nil), ("\u{7f}", "\u{7f}"), (" ", " "),
     ]
-    for length in [0, 1, 7, 8, 9, 15, 16, 17, 31] {
+    for length in [0, 1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65] {
       for offset in 0...length {
         for (raw, expected) in specials {
           let prefix = String(repeating: "a", count: offset)
@@ -25,6 +26,58 @@ final class JSONFastPathTests: XCTestCase {
           // Unterminated: the scan must stop at the end of the input.
           XCTAssertThrowsError(try JSONParser.parse("\"" + prefix + raw + suffix), text)
         }
+      }
+    }
+  }
+
+  /// Small flat objects (the batch path) and everything that makes it give up (containers, long or escaped or
+  /// non-ASCII keys, many members, duplicates, invalid JSON) parse like the general path, errors included.
+  func testFlatObjectsMatchTheGeneralPath() throws {
+    let valid: [(String, JSONValue)] = [
+      ("{\"x\":1.5,\"y\":-2}", ["x": 1.5, "y": -2]),
+      (
+        "{ \"x\" : 1 , \"s\" : \"t\\n\" , \"b\":true,\"f\":false,\"n\":null }",
+        ["x": 1, "s": "t\n", "b": true, "f": false, "n": nil]
+      ),
+      ("{\"x\":1,\"a\":[1,2],\"y\":2}", ["x": 1, "a": [1, 2], "y": 2]),
+      ("{\"x\":1,\"o\":{\"p\":{}},\"y\":2}", ["x": 1, "o": ["p": [:]], "y": 2]),
+      ("{\"sixteen_bytes__\":1,\"seventeen_bytes__\":2}", ["sixteen_bytes__": 1, "seventeen_bytes__": 2]),
+      ("{\"k\\u00e9\":1,\"é\":2}", ["ké": 1, "é": 2]),
+      (
+        "{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6,\"g\":7,\"h\":8,\"i\":9}",
+        ["a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6, "g": 7, "h": 8, "i": 9]
+      ),
+      ("{\"ab\":1,\"ba\":2,\"abc\":3,\"\":4}", ["ab": 1, "ba": 2, "abc": 3, "": 4]),
+      ("[{\"x\":1},{\"x\":2,\"y\":3},{}]", [["x": 1], ["x": 2, "y": 3], [:]]),
+    ]
+    for (text, expected) in valid {
+      XCTAssertEqual(try JSONParser.parse(text), expected, text)
+      let object = try XCTUnwrap(try JSONParser.parse(text).objectValue ?? JSONParser.parse(text)[0]?.objectValue)
+      XCTAssertEqual(object.keys, expected.objectValue?.keys ?? expected[0]?.objectValue?.keys, text)
+    }
+    // Same keys in many objects (the key cache), with a different key at each position too.
+    let batch = "[" + (0..<300).map { "{\"x\":\($0),\"k\($0 % 40)\":\($0)}" }.joined(separator: ",") + "]"
+    let points = try XCTUnwrap(try JSONParser.parse(batch).arrayValue)
+    for (i, p) in points.enumerated() {
+      XCTAssertEqual(p.objectValue?.keys, ["x", "k\(i % 40)"])
+      XCTAssertEqual(p["k\(i % 40)"]?.doubleValue, Double(i))
+    }
+    let invalid: [(String, JSONError.Kind, String)] = [
+      ("[{\"x\":1,\"x\":2}]", .duplicateKey, "/0/x"),
+      ("{\"a\":1,\"b\":2,\"a\":3}", .duplicateKey, "/a"),
+      ("{\"x\":1,}", .syntax, ""),
+      ("{\"x\":1 \"y\":2}", .syntax, ""),
+      ("{\"x\":01}", .syntax, "/x"),
+      ("{\"x\":1e999}", .numberOutOfRange, "/x"),
+      ("{\"x\":tru}", .syntax, "/x"),
+      ("{\"x\":\"a\u{1}\"}", .syntax, "/x"),
+      ("{\"x\":1", .syntax, ""),
+      ("{\"x\"1}", .syntax, "/x"),
+    ]
+    for (text, kind, pointer) in invalid {
+      XCTAssertThrowsError(try JSONParser.parse(text), text) { error in
+        XCTAssertEqual((error as? JSONError)?.kind, kind, text)
+        XCTAssertEqual((error as? JSONError)?.pointer.description, pointer, text)
       }
     }
   }

@@ -322,6 +322,7 @@ final class JSONParserTests: XCTestCase {
       "{\"at\": {\"x\": [[1.5, -2e-3], [3, 4]], \"s\": \"h\\u00e9llo\\ud83d\\ude00\"}, \"k\": [true, false, null]}",
       "[[[1,2],[3,4]],[[5,6],[7,8]]]",
       "[\"a\\\"b\", {\"c\": [1e5, -0.0, 12345678901234567890123]}]",
+      "[{\"x\":-1.5,\"y\":2e-3,\"s\":\"t\",\"b\":true,\"n\":null,\"f\":false},{\"abcdefghijklmnop\":1,\"q\":{}}]",
     ]
     for doc in documents {
       let bytes = Array(doc.utf8)

@@ -124,4 +124,60 @@ final class JSONWriterTests: XCTestCase {
     XCTAssertEqual(value.description, doc)
     XCTAssertEqual(try JSONParser.parse(w.bytes), value)
   }
+
+  /// The buffer handed out by `bytes` is not written again: writing after reading it (and after setting it) goes on
+  /// in a copy, whatever the sizes (the buffer grows several times here).
+  func testReadingBytesThenWritingMore() throws {
+    var w = JSONWriter(capacity: 4)
+    w.beginArray()
+    w.write(1.5)
+    let first = w.bytes
+    XCTAssertEqual(first, Array("[1.5".utf8))
+    let big = (0..<5000).map { Double($0) / 7 }
+    w.write(doubles: big, shape: [50, 100])
+    w.writeTensor(shape: [5000], data: big, layout: .base64)
+    w.writeTensor(shape: [2], data: [1, 2], layout: .base64)
+    w.endArray()
+    XCTAssertEqual(first, Array("[1.5".utf8))
+    let second = w.bytes
+    let again = w.bytes
+    XCTAssertEqual(second, again)
+    let parsed = try XCTUnwrap(try JSONParser.parse(second).arrayValue)
+    XCTAssertEqual(parsed.count, 4)
+    XCTAssertEqual(parsed[1].arrayValue?.numericTensor?.data, big)
+    XCTAssertEqual(try JSONTensorDecoding.decode(parsed[2]).data, big)
+    XCTAssertEqual(try JSONTensorDecoding.decode(parsed[3]).data, [1, 2])
+    w.bytes = Array("[1".utf8)  // the text only: a comma still comes before the next value
+    w.write(true)
+    w.endArray()
+    XCTAssertEqual(w.string, "[1,true]")
+    XCTAssertEqual(second, again)
+  }
+
+  /// Keys are remembered by the writer: repeated, colliding, freed and rebuilt keys (with other contents at the
+  /// same length) are still written as themselves.
+  func testRepeatedKeys() throws {
+    var rng = SystemRandomNumberGenerator()
+    let pool = [
+      "x", "y", "value", "gradient", "twenty-one bytes key.", "twenty-two bytes key..", "é", "a\"b", "", "tab\t",
+    ]
+    var w = JSONWriter()
+    var expected = "{"
+    w.beginObject()
+    for i in 0..<2000 {
+      // Half the keys are built afresh each time (heap strings that come and go, same lengths, other contents).
+      let key =
+        i % 2 == 0
+        ? pool.randomElement(using: &rng)!
+        : String(repeating: "k", count: 13) + String(UInt8.random(in: 10...99, using: &rng)) + "\(i % 7)"
+      w.writeKey(key)
+      w.write(i)
+      var escaped = JSONWriter()
+      escaped.write(key)
+      expected += (i > 0 ? "," : "") + escaped.string + ":\(i)"
+    }
+    w.endObject()
+    expected += "}"
+    XCTAssertEqual(w.string, expected)
+  }
 }
