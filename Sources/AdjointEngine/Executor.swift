@@ -139,9 +139,13 @@ enum Executor {
     let (a, b, c) = (instruction.a, instruction.b, instruction.c)
     switch instruction.op.family {
     case .unary:
-      if let ga = adjoint(a) { unaryReverse(instruction.op, out.count, value(a), vo, ga, go) }
+      if let ga = adjoint(a) {
+        unaryReverse(instruction.op, out.count, value(a), vo, ga, go, store: program.adjointStorers[Int(a)] == index)
+      }
     case .binary:
-      binaryReverse(instruction.op, plan.map, out.count, (vo, value(a), value(b)), (go, adjoint(a), adjoint(b)))
+      let store = (program.adjointStorers[Int(a)] == index, program.adjointStorers[Int(b)] == index)
+      binaryReverse(
+        instruction.op, plan.map, out.count, (vo, value(a), value(b)), (go, adjoint(a), adjoint(b)), store: store)
     case .comparison:
       break
     case .select:
@@ -154,7 +158,8 @@ enum Executor {
       normalizeReverse(instruction.op, map, count, vo, ga, go, scratch)
     case .matmul:
       guard case .matmul(let matmul) = plan else { return }
-      matmulReverse(matmul, value(a), value(b), go, adjoint(a), adjoint(b))
+      let store = (program.adjointStorers[Int(a)] == index, program.adjointStorers[Int(b)] == index)
+      matmulReverse(matmul, value(a), value(b), vo, go, adjoint(a), adjoint(b), store: store)
     case .view:
       guard case .map(let map) = plan, let ga = adjoint(a) else { return }
       viewReverse(map, ga, go)

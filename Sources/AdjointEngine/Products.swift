@@ -189,6 +189,12 @@ extension Workspace {
       }
     }
     let value = dual.values[program.slots[program.outputs[output].slot].offset].value
+    if slots.count == 1 {  // the whole Hessian is the one block: no copies
+      return (
+        value, [Tensor(shape: slots[0].shape, scalars: gradient)],
+        [[Tensor(shape: slots[0].shape + slots[0].shape, scalars: full)]]
+      )
+    }
     let blocks = slots.indices.map { r in
       slots.indices.map { c in
         var block = [Double](repeating: 0, count: slots[r].count * slots[c].count)
@@ -270,6 +276,7 @@ extension Workspace {
     }
     guard backward else { return nil }
     let active = activeMask(wrt)
+    gradientAhead = false  // the adjoints are overwritten below
     let adjoints = arena.adjoints
     adjoints.update(repeating: 0, count: Swift.max(program.arenaCount, 1))
     let out = program.slots[program.outputs[output].slot]

@@ -63,6 +63,12 @@ public struct Program: Sendable {
   let fusedAway: [Bool]
   /// Per slot: true when the slot is an output.
   let outputSlots: [Bool]
+  /// Per slot: the instruction whose reverse rule stores the slot's adjoint rather than adding to it, so that it
+  /// needs no zeroing before a reverse sweep, or -1 (``Executor/adjointStorers(code:plans:slots:outputs:fusedAway:groups:)``).
+  let adjointStorers: [Int32]
+  /// The output whose value and gradient one pass can compute together: set when the whole program is one fused run
+  /// that keeps every result in registers and ends in a `sum` that is this output.
+  let fusedGradientOutput: Int?
 
   /// Whether a fused run keeps `slot` in registers only.
   func isFusedAway(_ slot: Int) -> Bool { fusedAway[slot] }
@@ -122,7 +128,7 @@ public struct Program: Sendable {
     self.scratchCount = scratchCount
     self.arenaCount = slots.last.map { $0.offset + $0.count } ?? 0
     self.allScalar = slots.allSatisfy { $0.count == 1 } && code.allSatisfy { $0.op.isElementwise }
-    let groups = Fusion.groups(code: code, plans: plans, slots: slots, outputs: outputs)
+    let groups = Fusion.groups(code: code, plans: plans, slots: slots, inputs: inputs, outputs: outputs)
     var groupStart = [Int32](repeating: -1, count: code.count)
     var groupEnd = [Int32](repeating: -1, count: code.count)
     for (index, group) in groups.enumerated() {
@@ -150,6 +156,19 @@ public struct Program: Sendable {
     var outputSlots = [Bool](repeating: false, count: slots.count)
     for output in outputs { outputSlots[output.slot] = true }
     self.outputSlots = outputSlots
+    // The scalar executor's reverse sweep always accumulates.
+    adjointStorers =
+      allScalar
+      ? [Int32](repeating: -1, count: slots.count)
+      : Executor.adjointStorers(
+        code: code, plans: plans, slots: slots, outputs: outputSlots, fusedAway: fusedAway, groups: groups)
+    if groups.count == 1, let group = groups.first, group.first == 0, group.last == code.count - 1,
+      let sum = group.sum, group.steps.allSatisfy({ $0.output.register != nil })
+    {
+      fusedGradientOutput = outputs.firstIndex { $0.slot == sum.slot }
+    } else {
+      fusedGradientOutput = nil
+    }
   }
 
   /// Checks the program's invariants: single assignment, definition before use, operand shapes that fit each op,

@@ -58,12 +58,24 @@ final class Arena<T: ADScalar> {
   /// Zeroes the adjoints the sweep will accumulate into, seeds output `output` with `seed(i)` and runs the reverse
   /// sweep.
   func reverse(output: Int, active: ActiveSet, seed: (Int) -> T) {
+    prepareReverse(output: output, active: active, seed: seed)
+    Executor.reverse(program, values, adjoints, scratch, registers, active: active.slots, derivatives: derivatives)
+  }
+
+  /// The forward sweep and the reverse sweep of output `output` seeded with ones, in one pass over memory.
+  ///
+  /// - Precondition: `output` is the program's `fusedGradientOutput`.
+  func forwardAndReverse(output: Int, active: ActiveSet) {
+    prepareReverse(output: output, active: active) { _ in T(1) }
+    Executor.fusedReverse(program.fusedGroups[0], program, values, adjoints, registers, active.slots, full: true)
+  }
+
+  private func prepareReverse(output: Int, active: ActiveSet, seed: (Int) -> T) {
     for k in active.zeroRanges.indices {  // not `for range in`: a generic iterator allocates in debug builds
       (adjoints + active.zeroRanges[k].lowerBound).update(repeating: T(0), count: active.zeroRanges[k].count)
     }
     let slot = program.slots[program.outputs[output].slot]
     for i in 0..<slot.count { adjoints[slot.offset + i] = seed(i) }
-    Executor.reverse(program, values, adjoints, scratch, registers, active: active.slots, derivatives: derivatives)
   }
 
   func read(_ arena: UnsafeMutablePointer<T>, slot: Int) -> UnsafeBufferPointer<T> {
@@ -88,7 +100,9 @@ struct ActiveSet {
     slots = Executor.activeSlots(program, wrt: inputs)
     var ranges: [Range<Int>] = []
     for (slot, info) in program.slots.enumerated()
-    where (slots[slot] || program.isOutput(slot)) && !program.isFusedAway(slot) && info.count > 0 {
+    where (slots[slot] || program.isOutput(slot)) && !program.isFusedAway(slot) && info.count > 0
+      && program.adjointStorers[slot] < 0
+    {
       if let last = ranges.last, last.upperBound == info.offset {
         ranges[ranges.count - 1] = last.lowerBound..<(info.offset + info.count)
       } else {
@@ -122,6 +136,11 @@ public final class Workspace {
   private var dualArena: Arena<Dual>?
   /// The Hessian colouring for the last `wrt` asked for (nil inside: the dense path).
   var coloring: (inputs: [Int], coloring: HessianColoring?)?
+  /// Whether ``forward()`` also computes the gradient of `program.fusedGradientOutput` (for the inputs last
+  /// differentiated), in the same pass: set while each forward sweep is followed by that gradient's backward sweep.
+  private var anticipatesGradient = false
+  /// Whether the adjoint arena holds the gradient that the last ``forward()`` computed ahead of ``backward()``.
+  var gradientAhead = false
 
   /// Allocates arenas for `program` and writes its constants.
   public init(_ program: Program) {
@@ -169,7 +188,20 @@ public final class Workspace {
   // MARK: Sweeps
 
   /// Runs the program forward, filling every slot's value.
-  public func forward() { arena.forward() }
+  ///
+  /// When the program is one fused run ending in a scalar `sum` and the last backward sweep took that output's
+  /// gradient, this sweep computes the gradient too, in the same pass over memory, and the next matching
+  /// ``backward(output:seed:wrt:)`` has nothing left to do. A forward sweep that no backward sweep follows stops that.
+  public func forward() {
+    if gradientAhead { anticipatesGradient = false }  // the gradient computed ahead went unused
+    if anticipatesGradient, let output = program.fusedGradientOutput {
+      arena.forwardAndReverse(output: output, active: active)
+      gradientAhead = true
+    } else {
+      arena.forward()
+      gradientAhead = false
+    }
+  }
 
   /// Runs the reverse sweep over the values of the last ``forward()``.
   ///
@@ -180,6 +212,12 @@ public final class Workspace {
   ///     inputs is skipped.
   public func backward(output: Int = 0, seed: [Double]? = nil, wrt: [Int]? = nil) {
     setActive(wrt)
+    let gradient = seed == nil && output == program.fusedGradientOutput
+    defer {
+      anticipatesGradient = gradient
+      gradientAhead = false
+    }
+    if gradient && gradientAhead { return }
     if let seed {
       precondition(seed.count == program.slots[program.outputs[output].slot].count, "the cotangent has the wrong size")
       seed.withUnsafeBufferPointer { seed in arena.reverse(output: output, active: active) { seed[$0] } }
@@ -193,6 +231,7 @@ public final class Workspace {
     if inputs != activeInputs {
       activeInputs = inputs
       active = ActiveSet(program, wrt: inputs)
+      gradientAhead = false  // it was taken for other inputs
     }
   }
 

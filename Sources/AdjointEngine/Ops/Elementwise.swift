@@ -31,7 +31,7 @@ enum UnaryRule {
     case .atan: return Double.atan(x)
     case .sinh: return Double.sinh(x)
     case .cosh: return Double.cosh(x)
-    case .tanh: return Double.tanh(x)
+    case .tanh: return Tanh.value(x)
     case .sigmoid:
       if x >= 0 { return 1 / (1 + Double.exp(-x)) }
       let e = Double.exp(x)
