@@ -35,12 +35,14 @@ let package = Package(
       name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
     .target(name: "Gzip", dependencies: ["CZlib"]),
     .target(name: "TLS", dependencies: ["COpenSSL"]),
+    // glibc's epoll and eventfd, which Swift's Glibc module does not expose (for the server's event loops).
+    .systemLibrary(name: "CEpoll"),
     // HTTP/1.1 as pure state machines: request parser and response writer, no sockets.
     .target(name: "HTTPCore"),
-    // Sockets and Dispatch under HTTPCore. Every Glibc call lives in Sys/Syscalls.swift.
+    // Sockets and epoll event loops under HTTPCore. Every Glibc call lives in Sys/Syscalls.swift.
     .target(
       name: "HTTPServer",
-      dependencies: ["HTTPCore", "Gzip", "TLS", .product(name: "Logging", package: "swift-log")]),
+      dependencies: ["HTTPCore", "Gzip", "TLS", "CEpoll", .product(name: "Logging", package: "swift-log")]),
     // The routes of the wire contract.
     .target(
       name: "AdjointService",

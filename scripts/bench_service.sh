@@ -6,7 +6,9 @@
 # SERVER is any of: nginx (the anchor's fixed reply, 1 worker), hb (the Hummingbird 2 anchor, hand-coded maths),
 # http (http-bench-server: our HTTP server alone, answering the fixed S1 reply), adjoint (`adjoint serve`, the
 # real service, 2 workers), https (http-bench-server over TLS, with a self-signed certificate made here).
-# Default: all five. Each server is started alone, checked, then loaded by wrk with one
+# Default: all five. http-old and https-old run the binary named by $OLD_BENCH_SERVER (an earlier
+# http-bench-server kept for comparison) the same way. BENCH_SCRATCH is the build's scratch path (default
+# .build-release). Each server is started alone, checked, then loaded by wrk with one
 # thread, keep-alive, a 3 s warm-up and a ${DURATION:-10s} run for each scenario: `GET /healthz` and `POST /gradient`
 # with the S1 body, at 16 and 64 connections. The server's CPU time (user + system, from /proc, all its processes)
 # is divided by the number of requests wrk completed. The measurements hold ${LOCK:-/tmp/anchors.lock}.
@@ -25,6 +27,7 @@ servers=("$@")
 duration="${DURATION:-10s}"
 warm="${WARM:-3s}"
 lock="${LOCK:-/tmp/anchors.lock}"
+scratch="${BENCH_SCRATCH:-.build-release}"
 dir="$root/scratch/anchors/service"
 out="$dir/out/http"
 bodies="$dir/out/bodies"
@@ -60,7 +63,7 @@ for server in "${servers[@]}"; do
   http | https)
     if [ -z "${built_http:-}" ]; then
       log "building http-bench-server (release)"
-      flock "$lock" swift build -c release --scratch-path .build-release --product http-bench-server >&2
+      flock "$lock" swift build -c release --scratch-path "$scratch" --product http-bench-server >&2
       built_http=1
     fi
     ;;
@@ -68,9 +71,15 @@ for server in "${servers[@]}"; do
     log "building adjoint (release)"
     flock "$lock" swift build -c release --scratch-path .build-release --product adjoint >&2
     ;;
+  http-old | https-old)
+    if [ ! -x "${OLD_BENCH_SERVER:-}" ]; then
+      echo "$server needs OLD_BENCH_SERVER, the path of an earlier http-bench-server" >&2
+      exit 2
+    fi
+    ;;
   nginx) ;;
   *)
-    echo "unknown server $server (nginx, hb, http, https, adjoint)" >&2
+    echo "unknown server $server (nginx, hb, http, https, adjoint, http-old, https-old)" >&2
     exit 2
     ;;
   esac
@@ -172,20 +181,31 @@ for server in "${servers[@]}"; do
     measure hb 8081
     ;;
   http)
-    .build-release/release/http-bench-server 8083 >"$out/http.server.log" 2>&1 &
+    "$scratch"/release/http-bench-server 8083 >"$out/http.server.log" 2>&1 &
     pid=$!
     measure http 8083
     ;;
-  https)
+  http-old)
+    "$OLD_BENCH_SERVER" 8086 >"$out/http-old.server.log" 2>&1 &
+    pid=$!
+    measure http-old 8086
+    ;;
+  https | https-old)
     scheme=https
     if [ ! -f "$out/tls/key.pem" ]; then
       mkdir -p "$out/tls"
       openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
         -keyout "$out/tls/key.pem" -out "$out/tls/cert.pem" >/dev/null 2>&1
     fi
-    .build-release/release/http-bench-server 8085 "$out/tls/cert.pem" "$out/tls/key.pem" >"$out/https.server.log" 2>&1 &
+    binary="$scratch/release/http-bench-server"
+    port=8085
+    if [ "$server" = https-old ]; then
+      binary="$OLD_BENCH_SERVER"
+      port=8087
+    fi
+    "$binary" "$port" "$out/tls/cert.pem" "$out/tls/key.pem" >"$out/$server.server.log" 2>&1 &
     pid=$!
-    measure https 8085
+    measure "$server" "$port"
     ;;
   adjoint)
     .build-release/release/adjoint serve --port 8084 >"$out/adjoint.server.log" 2>&1 &

@@ -1,22 +1,21 @@
-// One accepted connection: a socket (with its TLS session on an HTTPS server), a serial queue, dispatch sources, and
+// One accepted connection: a socket (with its TLS session on an HTTPS server), the event loop that carries it, and
 // an HTTPConnectionStateMachine.
 //
-// Every mutable property is touched only on `queue`; that confinement is why the class is `@unchecked Sendable`.
-// The policy (one request in flight, pipelining, keep-alive, closing after errors, which read phase is timed) lives
-// in the state machine; this type only carries out its actions: pausing and resuming the read source, writing bytes
-// (arming a write source on EAGAIN), running the read timer, decoding and encoding gzip bodies, calling the
-// responder and closing. The descriptor is closed only after every dispatch source has been cancelled and its cancel
-// handler has run, so the fd number cannot be reused under a live source.
+// Every mutable property is touched only on the loop's thread; that confinement is why the class is
+// `@unchecked Sendable`. The policy (one request in flight, pipelining, keep-alive, closing after errors, which read
+// phase is timed) lives in the state machine; this type only carries out its actions: pausing and resuming reading,
+// writing bytes (watching for writability on EAGAIN), keeping the time-out deadlines, decoding and encoding gzip
+// bodies, calling the responder and closing. It leaves its loop before its descriptor closes.
 //
-// On an HTTPS server the first byte decides: a TLS handshake record (0x16) starts a non-blocking handshake on this
-// queue (so a slow handshake holds no thread); anything else is plaintext sent to the TLS port, answered with a
-// plaintext 400 and closed. After a response with `Connection: close` the connection closes lingeringly: it shuts
-// down its sending side and discards input for a moment, so that unread request bytes do not turn the close into a
-// reset that would destroy the response before the client reads it.
+// On an HTTPS server the first byte decides: a TLS handshake record (0x16) starts a non-blocking handshake on the
+// connection's loop (so a slow handshake blocks nothing); anything else is plaintext sent to the TLS port, answered
+// with a plaintext 400 and closed. After a response with `Connection: close` the connection closes lingeringly: it
+// shuts down its sending side and discards input for a moment, so that unread request bytes do not turn the close
+// into a reset that would destroy the response before the client reads it.
 
-import Dispatch
 import HTTPCore
 import Logging
+import Synchronization
 import TLS
 
 final class Connection: @unchecked Sendable {
@@ -39,7 +38,10 @@ final class Connection: @unchecked Sendable {
   }
 
   let id: Int
-  private let queue: DispatchQueue
+  private let loop: EventLoop
+  /// Names this connection to its loop; set when it starts.
+  private var token: UInt64 = 0
+  private var started = false
   private let socket: Socket
   private let responder: any HTTPResponder
   private let settings: Settings
@@ -47,12 +49,20 @@ final class Connection: @unchecked Sendable {
 
   private var machine: HTTPConnectionStateMachine
   private var readDeadline: HTTPReadDeadline
-  private var readSource: (any DispatchSourceRead)?
-  private var writeSource: (any DispatchSourceWrite)?
-  private var timer: (any DispatchSourceTimer)?
+  /// The readiness the loop watches for this socket (empty: not watched).
+  private var interest: SysEvents = []
+  /// When the timer is due, on the monotonic clock; `nil` when it is not armed. It may be due before the deadline it
+  /// watches (which is then rechecked and the timer re-armed), never after, so that it is re-armed only when a
+  /// deadline comes earlier than the armed one, not at every change of phase.
+  private var armedDeadline: UInt64?
+  /// Reading is paused (a request is in flight or its response is being written). The socket stops being watched
+  /// for reading lazily, only when it turns readable while reading is paused, so a request answered at once costs
+  /// no change of interest.
+  private var readPaused = false
+  /// The loop does not watch the socket for reading.
   private var readSuspended = false
-  private var writeSuspended = false
-  private var liveSources = 0
+  /// The loop watches the socket for writing.
+  private var writeArmed = false
   private var closing = false
 
   private var tlsPhase: TLSPhase
@@ -77,6 +87,22 @@ final class Connection: @unchecked Sendable {
   private var closeAfterFlush = false
   /// Identifies the request in flight, so a late or repeated reply cannot answer a later request.
   private var requestNumber = 0
+  /// Hands a reply given during the responder's call back to the loop's thread without a hop through
+  /// ``EventLoop/execute(_:)``.
+  private let replySlot = Mutex(ReplySlot.idle)
+  /// How many synchronous replies are being processed inside one another (pipelined requests answered at once).
+  private var replyDepth = 0
+  /// Past this depth of synchronous replies, replies go through ``EventLoop/execute(_:)``, so pipelining cannot grow
+  /// the stack.
+  private static let maxReplyDepth = 4
+
+  private enum ReplySlot: Sendable {
+    case idle
+    /// The responder is being called for this request number.
+    case calling(Int)
+    /// The responder replied during its call.
+    case replied(HTTPResponse, Int)
+  }
   /// Whether the request in flight accepts a gzipped response.
   private var acceptsGzip = false
   /// Whether requests are logged (the logger's level is `info` or finer).
@@ -98,7 +124,7 @@ final class Connection: @unchecked Sendable {
   private static let maxBytesPerReadEvent = 1 << 20
 
   init(
-    id: Int, socket: Socket, responder: any HTTPResponder, settings: Settings,
+    id: Int, socket: Socket, responder: any HTTPResponder, settings: Settings, loop: EventLoop,
     onClose: @escaping @Sendable (Int) -> Void
   ) {
     self.id = id
@@ -106,7 +132,7 @@ final class Connection: @unchecked Sendable {
     self.responder = responder
     self.settings = settings
     self.onClose = onClose
-    self.queue = DispatchQueue(label: "adjoint.http.connection")
+    self.loop = loop
     self.machine = HTTPConnectionStateMachine(limits: settings.limits)
     self.readDeadline = HTTPReadDeadline(timeouts: settings.timeouts)
     self.tlsPhase = settings.tls == nil ? .none : .sniffing
@@ -120,13 +146,13 @@ final class Connection: @unchecked Sendable {
 
   /// Starts reading. Call once, from any thread.
   func start() {
-    queue.async { self.startOnQueue() }
+    loop.execute { self.startOnLoop() }
   }
 
   /// Closes the connection once idle; a request in flight or partly received is answered (with
   /// `Connection: close`) first.
   func drain() {
-    queue.async {
+    loop.execute {
       if self.tlsPhase == .sniffing || self.tlsPhase == .handshaking {
         self.close()
       } else {
@@ -137,28 +163,47 @@ final class Connection: @unchecked Sendable {
 
   /// Closes the connection now, whatever it is doing (the drain deadline has passed).
   func forceClose() {
-    queue.async { self.close() }
+    loop.execute { self.close() }
   }
 
-  private static var monotonicNow: UInt64 { DispatchTime.now().uptimeNanoseconds }
+  private static var monotonicNow: UInt64 { EventLoop.now }
 
-  private func startOnQueue() {
-    let source = socket.withUnsafeDescriptor { DispatchSource.makeReadSource(fileDescriptor: $0, queue: queue) }
-    source.setEventHandler { [self] in readable() }
-    source.setCancelHandler { [self] in sourceCancelled() }
-    readSource = source
-    liveSources += 1
-
-    let timer = DispatchSource.makeTimerSource(queue: queue)
-    timer.setEventHandler { [self] in timerFired() }
-    timer.setCancelHandler { [self] in sourceCancelled() }
-    timer.schedule(deadline: .distantFuture)
-    self.timer = timer
-    liveSources += 1
-    timer.resume()
-
+  private func startOnLoop() {
+    // A drain may have closed the connection before it started.
+    guard !closing, !started else { return }
+    started = true
+    token = loop.register(self)
+    updateInterest()
     updateTimer()
-    source.resume()
+  }
+
+  // MARK: - Events from the loop
+
+  /// The socket is ready for what the connection watches (or failed).
+  func handle(_ events: SysEvents) {
+    if !events.isDisjoint(with: [.readable, .failure]) && interest.contains(.readable) { readable() }
+    if !closing && !events.isDisjoint(with: [.writable, .failure]) && interest.contains(.writable) { writable() }
+  }
+
+  /// When the timer is due, if armed.
+  var timerDeadline: UInt64? { closing ? nil : armedDeadline }
+
+  /// Runs the timer if it is due at `now`.
+  func fireTimerIfDue(now: UInt64) {
+    guard !closing, let armedDeadline, armedDeadline <= now else { return }
+    timerFired()
+  }
+
+  /// Tells the loop what to watch, when that changed.
+  private func updateInterest() {
+    guard started, !closing else { return }
+    var wanted: SysEvents = []
+    if !readSuspended { wanted.insert(.readable) }
+    if writeArmed { wanted.insert(.writable) }
+    guard wanted != interest else { return }
+    let old = interest
+    interest = wanted
+    socket.withUnsafeDescriptor { loop.setInterest(wanted, from: old, descriptor: $0, token: token) }
   }
 
   // MARK: - Actions
@@ -200,12 +245,34 @@ final class Connection: @unchecked Sendable {
     }
     acceptsGzip = ContentCoding.acceptsGzip(request)
     if let problem = ContentCoding.decode(&request, limit: settings.limits.maxBodyBytes) {
-      // Answered like any reply, from a fresh turn of the queue, so pipelined failures cannot recurse.
-      queue.async { self.responseArrived(problem, number: number) }
+      // Answered like any late reply, from the loop's task list, so pipelined failures cannot recurse.
+      loop.execute { self.responseArrived(problem, number: number) }
       return
     }
+    // A reply given while `respond` runs (a fixed or cheap route) is taken from the slot when it returns and
+    // processed at once; a later one (from a worker) comes through the loop's task list.
+    let inline = replyDepth < Connection.maxReplyDepth
+    if inline { replySlot.withLock { $0 = .calling(number) } }
     responder.respond(to: request) { [self] response in
-      queue.async { self.responseArrived(response, number: number) }
+      let taken =
+        inline
+        && replySlot.withLock { slot -> Bool in
+          guard case .calling(number) = slot else { return false }
+          slot = .replied(response, number)
+          return true
+        }
+      if !taken { loop.execute { self.responseArrived(response, number: number) } }
+    }
+    guard inline else { return }
+    let replied = replySlot.withLock { slot -> (HTTPResponse, Int)? in
+      defer { slot = .idle }
+      guard case .replied(let response, let number) = slot else { return nil }
+      return (response, number)
+    }
+    if let replied {
+      replyDepth += 1
+      responseArrived(replied.0, number: replied.1)
+      replyDepth -= 1
     }
   }
 
@@ -246,19 +313,26 @@ final class Connection: @unchecked Sendable {
     if readDeadline.update(phase: phase, now: Connection.monotonicNow) { scheduleTimer() }
   }
 
-  /// Arms the timer for the earlier of the read deadline and the send deadline.
+  /// Makes sure the timer fires no later than the earlier of the read deadline and the send deadline. A timer armed
+  /// for an earlier moment is left alone: when it fires, ``timerFired()`` finds nothing expired and re-arms it.
   private func scheduleTimer() {
-    guard !closing, !lingering, let timer else { return }
-    let deadlines = [readDeadline.deadline, sendDeadline].compactMap { $0 }
-    if let earliest = deadlines.min() {
-      timer.schedule(deadline: DispatchTime(uptimeNanoseconds: earliest))
-    } else {
-      timer.schedule(deadline: .distantFuture)
+    guard !closing, !lingering else { return }
+    let earliest: UInt64?
+    switch (readDeadline.deadline, sendDeadline) {
+    case (let read?, let send?): earliest = min(read, send)
+    case (let read?, nil): earliest = read
+    case (nil, let send?): earliest = send
+    case (nil, nil): earliest = nil
     }
+    guard let earliest else { return }
+    if let armedDeadline, armedDeadline <= earliest { return }
+    armedDeadline = earliest
+    loop.noteDeadline(earliest)
   }
 
   private func timerFired() {
     guard !closing else { return }
+    armedDeadline = nil
     if lingering {
       close()
       return
@@ -269,7 +343,10 @@ final class Connection: @unchecked Sendable {
       if logsAccess { settings.logger?.info("send time-out", metadata: ["connection": "\(id)"]) }
       return close()
     }
-    guard readDeadline.hasExpired(now: now) else { return }
+    guard readDeadline.hasExpired(now: now) else {
+      // Fired early (for a deadline since moved later): wait for the one in force.
+      return scheduleTimer()
+    }
     if tlsPhase == .sniffing || tlsPhase == .handshaking {
       close()
       return
@@ -322,8 +399,12 @@ final class Connection: @unchecked Sendable {
     case .handshaking: return continueHandshake()
     case .none, .established: break
     }
+    if readPaused {
+      // Bytes arrived while a request is in flight: stop watching for them until the response is written.
+      return suspendReadSource()
+    }
     var total = 0
-    while !closing && !readSuspended && total < Connection.maxBytesPerReadEvent {
+    while !closing && !readPaused && total < Connection.maxBytesPerReadEvent {
       switch transportRead() {
       case .wouldBlock:
         return
@@ -331,33 +412,46 @@ final class Connection: @unchecked Sendable {
         perform(machine.errorCaught())
         return
       case .endOfInput:
-        // The source would fire forever, so stop reading for good.
+        // The socket would stay readable for ever, so stop watching it for reading for good.
         pauseReading()
+        suspendReadSource()
         perform(machine.peerClosedInput(now: sys_epochSeconds()))
         return
       case .bytes(let count):
         total += count
         let bytes = UnsafeRawBufferPointer(rebasing: readBuffer[0..<count])
         perform(machine.bytesReceived(bytes, now: sys_epochSeconds()))
-        // A short plaintext read emptied the socket; TLS reads return one record at a time, so keep going.
-        if count < readBuffer.count && tlsSession == nil { return }
+        // A short plaintext read emptied the socket. TLS reads return one record at a time: keep going while
+        // OpenSSL holds more, else wait for the socket (readiness is level-triggered, so nothing is missed).
+        if let tlsSession {
+          if !tlsSession.hasBufferedInput { return }
+        } else if count < readBuffer.count {
+          return
+        }
       }
     }
   }
 
   private func pauseReading() {
-    guard !readSuspended, let readSource else { return }
+    readPaused = true
+  }
+
+  private func suspendReadSource() {
+    guard !readSuspended else { return }
     readSuspended = true
-    readSource.suspend()
+    updateInterest()
   }
 
   private func resumeReading() {
-    guard readSuspended, let readSource, !closing else { return }
-    readSuspended = false
-    readSource.resume()
+    guard readPaused, !closing else { return }
+    readPaused = false
+    if readSuspended {
+      readSuspended = false
+      updateInterest()
+    }
     // Bytes OpenSSL has already decrypted do not make the socket readable again.
-    if let tlsSession, tlsSession.bufferedByteCount > 0 {
-      queue.async { [self] in readable() }
+    if let tlsSession, tlsSession.hasBufferedInput {
+      loop.execute { [self] in readable() }
     }
   }
 
@@ -510,25 +604,15 @@ final class Connection: @unchecked Sendable {
   }
 
   private func armWriteSource() {
-    if let writeSource {
-      if writeSuspended {
-        writeSuspended = false
-        writeSource.resume()
-      }
-      return
-    }
-    let source = socket.withUnsafeDescriptor { DispatchSource.makeWriteSource(fileDescriptor: $0, queue: queue) }
-    source.setEventHandler { [self] in writable() }
-    source.setCancelHandler { [self] in sourceCancelled() }
-    writeSource = source
-    liveSources += 1
-    source.resume()
+    guard !writeArmed else { return }
+    writeArmed = true
+    updateInterest()
   }
 
   private func disarmWriteSource() {
-    guard let writeSource, !writeSuspended else { return }
-    writeSuspended = true
-    writeSource.suspend()
+    guard writeArmed else { return }
+    writeArmed = false
+    updateInterest()
   }
 
   // MARK: - Closing
@@ -539,10 +623,13 @@ final class Connection: @unchecked Sendable {
     lingering = true
     tlsSession?.shutdown()
     socket.shutdownOutput()
-    timer?.schedule(deadline: DispatchTime(uptimeNanoseconds: Connection.monotonicNow + Connection.lingerNanoseconds))
+    let lingerDeadline = Connection.monotonicNow + Connection.lingerNanoseconds
+    armedDeadline = lingerDeadline
+    loop.noteDeadline(lingerDeadline)
     if readSuspended {
       resumeReading()
     } else {
+      readPaused = false
       discardInput()
     }
   }
@@ -567,37 +654,10 @@ final class Connection: @unchecked Sendable {
   private func close() {
     guard !closing else { return }
     closing = true
-    if liveSources == 0 {
-      finishClose()
-      return
-    }
-    // A suspended source must be resumed to deliver its cancel handler (and must not be released suspended).
-    if let readSource {
-      if readSuspended {
-        readSuspended = false
-        readSource.resume()
-      }
-      readSource.cancel()
-    }
-    if let writeSource {
-      if writeSuspended {
-        writeSuspended = false
-        writeSource.resume()
-      }
-      writeSource.cancel()
-    }
-    timer?.cancel()
-  }
-
-  private func sourceCancelled() {
-    liveSources -= 1
-    if liveSources == 0 { finishClose() }
-  }
-
-  private func finishClose() {
-    readSource = nil
-    writeSource = nil
-    timer = nil
+    // Closing the descriptor also takes it out of the loop's epoll set.
+    if started { loop.unregister(token) }
+    interest = []
+    armedDeadline = nil
     tlsSession = nil
     socket.close()
     outbound = []

@@ -34,7 +34,8 @@ enum ContentCoding {
       .map { $0.trimmingCharacters(" \t").lowercased() }
       .filter { !$0.isEmpty && $0 != "identity" }
     guard !codings.isEmpty else {
-      request.headers.remove(name: "content-encoding")
+      // Checked first: removing copies the fields when the request shares them, even if none goes.
+      if request.headers.contains(name: "content-encoding") { request.headers.remove(name: "content-encoding") }
       return nil
     }
     if let unknown = codings.first(where: { $0 != "gzip" && $0 != "x-gzip" }) {

@@ -1,5 +1,5 @@
-// The listening side: binds, accepts on one queue, hands each connection its own serial queue, and shuts down
-// gracefully.
+// The listening side: binds, accepts on one queue, hands each connection to one of the shared event loops, and shuts
+// down gracefully.
 
 import Dispatch
 import HTTPCore
@@ -7,10 +7,11 @@ import Logging
 import Synchronization
 import TLS
 
-/// An HTTP/1.1 server over non-blocking sockets and Dispatch, optionally over TLS.
+/// An HTTP/1.1 server over non-blocking sockets, epoll and Dispatch, optionally over TLS.
 ///
-/// Each connection has its own serial queue and answers one request at a time: pipelined requests are buffered and
-/// answered in order, and the socket is not read while a request is with the responder. A malformed request gets
+/// Connections are spread over a few event loops (one thread per two processors, shared by every server of the
+/// process), and each answers one request at a time: pipelined requests are buffered and answered in order, and the
+/// socket is not read while a request is with the responder. A malformed request gets
 /// its status (400, 413, 431, 501, 505) as `application/problem+json` with `Connection: close`, then the connection
 /// closes; so does a request that does not arrive within its time-out (408). Request bodies with
 /// `Content-Encoding: gzip` are inflated before the responder sees them (413 past the body limit, 415 for other
@@ -223,7 +224,7 @@ public final class HTTPServer: Sendable {
           limits: configuration.limits, timeouts: configuration.timeouts, compression: configuration.compression,
           tls: state.tls, logger: logger)
         let connection = Connection(
-          id: id, socket: client, responder: responder, settings: settings,
+          id: id, socket: client, responder: responder, settings: settings, loop: EventLoop.forConnection(id),
           onClose: { [weak self] id in self?.connectionClosed(id) })
         state.connections[id] = connection
         return (connection, false)

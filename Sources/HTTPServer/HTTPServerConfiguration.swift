@@ -12,8 +12,9 @@ import HTTPCore
 public protocol HTTPResponder: Sendable {
   /// Answers one request.
   ///
-  /// Called on the connection's serial queue; do heavy work elsewhere. Call `reply` exactly once, from any thread;
-  /// later calls are ignored. The connection reads no further request until the reply has been written.
+  /// Called on the connection's event-loop thread, which serves other connections too: do heavy work elsewhere.
+  /// Call `reply` exactly once, from any thread; later calls are ignored. The connection reads no further request
+  /// until the reply has been written.
   /// - Parameters:
   ///   - request: The complete request, body included.
   ///   - reply: Sends the response.
@@ -24,7 +25,7 @@ public protocol HTTPResponder: Sendable {
 public struct HTTPClosureResponder: HTTPResponder {
   private let handler: @Sendable (HTTPRequest) -> HTTPResponse
 
-  /// Creates a responder that answers each request with `handler(request)`, on the connection's queue.
+  /// Creates a responder that answers each request with `handler(request)`, on the connection's event-loop thread.
   public init(_ handler: @escaping @Sendable (HTTPRequest) -> HTTPResponse) { self.handler = handler }
 
   public func respond(to request: HTTPRequest, reply: @escaping @Sendable (HTTPResponse) -> Void) {

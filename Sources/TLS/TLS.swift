@@ -72,11 +72,14 @@ public final class TLSContext: @unchecked Sendable {
     guard SSL_CTX_check_private_key(context) == 1 else {
       throw .drain("checking that the private key matches the certificate")
     }
-    // SSL_CTX_set_mode is a macro over SSL_CTX_ctrl. Partial writes let a non-blocking socket take what it can;
-    // released buffers keep idle connections small.
+    // SSL_CTX_set_mode is a macro over SSL_CTX_ctrl. Partial writes let a non-blocking socket take what it can.
+    // The record buffers are kept for the connection's life (SSL_MODE_RELEASE_BUFFERS would free and allocate them
+    // around every record).
     _ = SSL_CTX_ctrl(
-      context, SSL_CTRL_MODE,
-      Int(SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS), nil)
+      context, SSL_CTRL_MODE, Int(SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER), nil)
+    // SSL_CTX_set_read_ahead is a macro over SSL_CTX_ctrl: read as much as the socket holds at once, instead of a
+    // record's header and then its body in two reads.
+    _ = SSL_CTX_ctrl(context, SSL_CTRL_SET_READ_AHEAD, 1, nil)
     // SSL_OP_NO_RENEGOTIATION is SSL_OP_BIT(30), a macro Swift does not import.
     _ = SSL_CTX_set_options(context, UInt64(1) << 30)
     SSL_CTX_set_alpn_select_cb(context, TLSContext.selectHTTP1, nil)
@@ -194,6 +197,10 @@ public final class TLSSession {
 
   /// Decrypted bytes OpenSSL holds that the socket no longer shows as readable.
   public var bufferedByteCount: Int { Int(SSL_pending(ssl)) }
+
+  /// Whether OpenSSL holds input the socket no longer shows as readable: decrypted bytes, or received bytes not yet
+  /// decrypted (with read-ahead, one socket read can take several records).
+  public var hasBufferedInput: Bool { SSL_has_pending(ssl) == 1 }
 
   /// The protocol chosen by ALPN (`"http/1.1"`), or `nil` when the client offered none.
   public var negotiatedProtocol: String? {

@@ -144,6 +144,25 @@ final class HTTPServerFeatureTests: XCTestCase {
     XCTAssertNotEqual(untrusted.status, 0)
   }
 
+  func testPipelinedRequestsOverTLSAreAllAnswered() throws {
+    // Several requests in one write, cut into 512-byte records: one socket read takes several records, and the
+    // records OpenSSL holds (the socket no longer readable) must still be read and answered.
+    let (port, _) = try startTLS()
+    let padding = String(repeating: "a", count: 700)
+    let requests = (1...3).map {
+      "GET /p\($0) HTTP/1.1\\r\\nHost: t\\r\\nX-Pad: \(padding)\\r\\n" + ($0 == 3 ? "Connection: close\\r\\n" : "")
+    }
+    .map { $0 + "\\r\\n" }.joined()
+    let result = try runTool(
+      [
+        "sh", "-c",
+        "printf '\(requests)' | openssl s_client -quiet -max_send_frag 512 -connect 127.0.0.1:\(port) 2>/dev/null",
+      ], timeout: 10)
+    XCTAssertEqual(result.status, 0, result.error)
+    for index in 1...3 { XCTAssertTrue(result.output.contains("GET /p\(index)\n"), result.output) }
+    XCTAssertTrue(result.output.contains("Connection: close"), result.output)
+  }
+
   func testPlaintextToTheTLSPortIsRefusedAndTheServerKeepsServing() throws {
     let (port, certificate) = try startTLS()
     let plain = try TestClient(port: port)

@@ -64,6 +64,25 @@ final class HTTPServerTests: XCTestCase {
     XCTAssertTrue(try client.isClosedByServer())
   }
 
+  func testManyPipelinedRequestsAnsweredAtOnceComeInOrder() throws {
+    // More pipelined requests than are answered inside one another, some answered later from another queue: every
+    // response comes, in order, on the one connection.
+    let client = try TestClient(port: port)
+    let count = 200
+    var requests = ""
+    for index in 0..<count {
+      let path = index % 50 == 7 ? "/slow" : "/n\(index)"
+      requests +=
+        "GET \(path) HTTP/1.1\r\nHost: test\r\n" + (index == count - 1 ? "Connection: close\r\n" : "") + "\r\n"
+    }
+    try client.send(requests)
+    for index in 0..<count {
+      let path = index % 50 == 7 ? "/slow" : "/n\(index)"
+      XCTAssertEqual(try client.readResponse()?.text, "GET \(path)\n", "response \(index)")
+    }
+    XCTAssertTrue(try client.isClosedByServer())
+  }
+
   func testMalformedRequestGets400AndCloses() throws {
     let client = try TestClient(port: port)
     try client.send("GET / HTTP/1.1\r\nHost: test\r\nBad Header\r\n\r\n")

@@ -10,6 +10,7 @@
 // The last section turns host names into socket addresses (`inet_pton`, `inet_ntop`, `getaddrinfo`), because that is
 // all C structure juggling and belongs behind the same door.
 
+import CEpoll
 import Glibc
 
 // MARK: - errno and time
@@ -22,6 +23,11 @@ func sys_epochSeconds() -> Int {
   var now = timespec()
   _ = Glibc.clock_gettime(CLOCK_REALTIME, &now)
   return Int(now.tv_sec)
+}
+
+/// The number of processors online (at least 1). The corresponding C function is `sysconf(_SC_NPROCESSORS_ONLN)`.
+func sys_processorCount() -> Int {
+  max(1, Int(Glibc.sysconf(CInt(_SC_NPROCESSORS_ONLN))))
 }
 
 /// Ignores SIGPIPE process-wide, so that writing to a closed peer fails with EPIPE instead of killing the process
@@ -133,6 +139,82 @@ func sys_close(_ fd: CInt) -> CInt {
 @inline(never)
 func sys_fcntl(_ fd: CInt, _ command: CInt, _ argument: CInt) -> CInt {
   Glibc.fcntl(fd, command, argument)
+}
+
+// MARK: - Event loops
+
+/// The readiness events an event loop asks for and is told about.
+struct SysEvents: OptionSet, Sendable {
+  let rawValue: UInt32
+  /// Readable (`EPOLLIN`).
+  static let readable = SysEvents(rawValue: EPOLLIN.rawValue)
+  /// Writable (`EPOLLOUT`).
+  static let writable = SysEvents(rawValue: EPOLLOUT.rawValue)
+  /// An error or a hang-up, reported whether asked for or not (`EPOLLERR | EPOLLHUP`).
+  static let failure = SysEvents(rawValue: EPOLLERR.rawValue | EPOLLHUP.rawValue)
+}
+
+/// Creates a close-on-exec epoll instance. The corresponding C function is `epoll_create1(EPOLL_CLOEXEC)`.
+@inline(never)
+func sys_epollCreate() -> CInt {
+  CEpoll.epoll_create1(CInt(EPOLL_CLOEXEC))
+}
+
+/// Adds (`add`), changes or (with empty `events`) removes the interest of an epoll instance in a descriptor,
+/// tagged with `token`; level-triggered. The corresponding C function is `epoll_ctl`.
+@inline(never)
+func sys_epollControl(_ epoll: CInt, _ fd: CInt, add: Bool, events: SysEvents, token: UInt64) -> CInt {
+  var event = epoll_event()
+  event.events = events.rawValue
+  event.data.u64 = token
+  let operation = events.isEmpty ? EPOLL_CTL_DEL : add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD
+  return CEpoll.epoll_ctl(epoll, operation, fd, &event)
+}
+
+/// Room for the events one ``sys_epollWait(_:_:_:)`` returns.
+struct SysEventBuffer: ~Copyable {
+  fileprivate let events: UnsafeMutablePointer<epoll_event>
+  let capacity: Int
+
+  init(capacity: Int) {
+    self.capacity = capacity
+    events = .allocate(capacity: capacity)
+    events.initialize(repeating: epoll_event(), count: capacity)
+  }
+
+  deinit { events.deallocate() }
+
+  /// The token and events of the `index`th event returned.
+  subscript(index: Int) -> (token: UInt64, events: SysEvents) {
+    (events[index].data.u64, SysEvents(rawValue: events[index].events))
+  }
+}
+
+/// Waits up to `timeoutMilliseconds` (-1: for ever) for events; returns how many were stored, or -1 (see errno).
+/// The corresponding C function is `epoll_wait`.
+@inline(never)
+func sys_epollWait(_ epoll: CInt, _ buffer: borrowing SysEventBuffer, _ timeoutMilliseconds: CInt) -> CInt {
+  CEpoll.epoll_wait(epoll, buffer.events, CInt(buffer.capacity), timeoutMilliseconds)
+}
+
+/// Creates a non-blocking, close-on-exec event counter to wake an event loop. The corresponding C function is
+/// `eventfd`.
+@inline(never)
+func sys_eventCounter() -> CInt {
+  CEpoll.eventfd(0, CInt(EFD_NONBLOCK) | CInt(EFD_CLOEXEC))
+}
+
+/// Adds one to an event counter (makes it readable). The corresponding C function is `eventfd_write`.
+@inline(never)
+func sys_signalEventCounter(_ fd: CInt) {
+  _ = CEpoll.eventfd_write(fd, 1)
+}
+
+/// Resets an event counter to zero. The corresponding C function is `eventfd_read`.
+@inline(never)
+func sys_drainEventCounter(_ fd: CInt) {
+  var value: eventfd_t = 0
+  _ = CEpoll.eventfd_read(fd, &value)
 }
 
 // MARK: - Resource limits
