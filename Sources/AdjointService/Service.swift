@@ -7,8 +7,8 @@ import Synchronization
 
 /// The routes of the wire contract, as an ``HTTPResponder``.
 ///
-/// Cheap routes (health, the spec) answer on the connection's queue; compute routes go to the ``WorkerPool`` and
-/// answer from a worker thread. Every failure is turned into problem+json in one place, ``reply(_:)``.
+/// Cheap routes (health, the spec) answer on the connection's event-loop thread; compute routes go to the
+/// ``WorkerPool`` and answer from a worker thread. Every failure is turned into problem+json in one place, ``reply(_:)``.
 final class Service: HTTPResponder {
   private let compute: Compute
   private let pool: WorkerPool
