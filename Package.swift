@@ -24,8 +24,10 @@ let package = Package(
     // glibc's sincos, which Swift's Glibc module does not expose.
     .systemLibrary(name: "CMath"),
     .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
-    // A small, fast JSON reader and writer that never goes through Codable. Standard library only.
-    .target(name: "AdjointJSON"),
+    // A small, fast JSON reader and writer that never goes through Codable. Standard library plus CBase64.
+    .target(name: "AdjointJSON", dependencies: ["CBase64"]),
+    // Base64 decoding with AVX2 (chosen at run time), called only from AdjointJSON's Base64.swift.
+    .target(name: "CBase64"),
     // The `expr` language and the JSON `graph` form, compiled to engine programs.
     .target(name: "AdjointExpressions", dependencies: ["AdjointEngine", "AdjointJSON"]),
     // C libraries from Debian's -dev packages, each wrapped by exactly one Swift target.

@@ -37,10 +37,11 @@ log "generating the bodies"
 "$python" "$dir/bench/gen_bodies.py" "$bodies" >"$out/gen_bodies.log"
 
 # The whole package's tests, in release mode; when the build fails (others edit the other modules meanwhile), a
-# package of AdjointJSON and its tests alone (scratch/json-pkg, symlinks to the repo's folders) instead.
+# package of AdjointJSON (with CBase64) and its tests alone (scratch/json-pkg, symlinks to the repo's folders) instead.
 build_isolated() {
   mkdir -p "$root/scratch/json-pkg/Sources" "$root/scratch/json-pkg/Tests"
   ln -sfn ../../../Sources/AdjointJSON "$root/scratch/json-pkg/Sources/AdjointJSON"
+  ln -sfn ../../../Sources/CBase64 "$root/scratch/json-pkg/Sources/CBase64"
   ln -sfn ../../../Tests/AdjointJSONTests "$root/scratch/json-pkg/Tests/AdjointJSONTests"
   cat >"$root/scratch/json-pkg/Package.swift" <<'SWIFT'
 // swift-tools-version:6.1
@@ -50,7 +51,8 @@ import PackageDescription
 let package = Package(
   name: "AdjointJSONOnly",
   targets: [
-    .target(name: "AdjointJSON"),
+    .target(name: "AdjointJSON", dependencies: ["CBase64"]),
+    .target(name: "CBase64"),
     .testTarget(name: "AdjointJSONTests", dependencies: ["AdjointJSON"]),
   ],
   swiftLanguageModes: [.v6]

@@ -6,7 +6,8 @@
 # SERVER is any of: nginx (the anchor's fixed reply, 1 worker), hb (the Hummingbird 2 anchor, hand-coded maths),
 # http (http-bench-server: our HTTP server alone, answering the fixed S1 reply), adjoint (`adjoint serve`, the
 # real service, 2 workers), https (http-bench-server over TLS, with a self-signed certificate made here).
-# Default: all five. http-old and https-old run the binary named by $OLD_BENCH_SERVER (an earlier
+# nginx-tls is nginx over TLS with the same certificate and fixed replies: the ceiling a TLS server reaches
+# with this client. Default: nginx hb http https adjoint. http-old and https-old run the binary named by $OLD_BENCH_SERVER (an earlier
 # http-bench-server kept for comparison) the same way. BENCH_SCRATCH is the build's scratch path (default
 # .build-release). Each server is started alone, checked, then loaded by wrk with one
 # thread, keep-alive, a 3 s warm-up and a ${DURATION:-10s} run for each scenario: `GET /healthz` and `POST /gradient`
@@ -77,9 +78,9 @@ for server in "${servers[@]}"; do
       exit 2
     fi
     ;;
-  nginx) ;;
+  nginx | nginx-tls) ;;
   *)
-    echo "unknown server $server (nginx, hb, http, https, adjoint, http-old, https-old)" >&2
+    echo "unknown server $server (nginx, nginx-tls, hb, http, https, adjoint, http-old, https-old)" >&2
     exit 2
     ;;
   esac
@@ -163,6 +164,15 @@ measure() {
   wait "$pid" 2>/dev/null || true
 }
 
+# A self-signed certificate for the TLS rows.
+make_certificate() {
+  if [ ! -f "$out/tls/key.pem" ]; then
+    mkdir -p "$out/tls"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+      -keyout "$out/tls/key.pem" -out "$out/tls/cert.pem" >/dev/null 2>&1
+  fi
+}
+
 # Hold the benchmark lock for the whole measurement, so no other benchmark job runs beside it.
 exec 9>>"$lock"
 flock 9
@@ -190,13 +200,19 @@ for server in "${servers[@]}"; do
     pid=$!
     measure http-old 8086
     ;;
+  nginx-tls)
+    scheme=https
+    make_certificate
+    mkdir -p "$dir/out/nginx-tls"
+    sed -e "s|listen 127.0.0.1:8082 reuseport;|listen 127.0.0.1:8088 ssl reuseport; ssl_certificate $out/tls/cert.pem; ssl_certificate_key $out/tls/key.pem;|" \
+      "$dir/nginx/nginx.conf" >"$out/nginx-tls.conf"
+    nginx -p "$dir/out/nginx-tls/" -c "$out/nginx-tls.conf" -g "worker_processes 1;" >"$out/nginx-tls.server.log" 2>&1 &
+    pid=$!
+    measure nginx-tls 8088
+    ;;
   https | https-old)
     scheme=https
-    if [ ! -f "$out/tls/key.pem" ]; then
-      mkdir -p "$out/tls"
-      openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
-        -keyout "$out/tls/key.pem" -out "$out/tls/cert.pem" >/dev/null 2>&1
-    fi
+    make_certificate
     binary="$scratch/release/http-bench-server"
     port=8085
     if [ "$server" = https-old ]; then
@@ -220,8 +236,8 @@ import sys
 rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1]) if line.strip()]
 by = {(r[0], r[1], r[2]): r for r in rows}
 print("| server | scenario | conns | req/s | p50 ms | p99 ms | server CPU µs/req | non-2xx | socket errors "
-      "| req/s vs hb | req/s vs http | CPU vs nginx |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+      "| req/s vs hb | req/s vs http | req/s vs nginx | CPU vs nginx |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 def ratio(row, other, column):
     if not other or float(other[column]) <= 0:
         return "—"
@@ -229,8 +245,9 @@ def ratio(row, other, column):
 for r in rows:
     vs_hb = ratio(r, by.get(("hb", r[1], r[2])), 3)
     vs_http = ratio(r, by.get(("http", r[1], r[2])), 3)
+    rps_nginx = ratio(r, by.get(("nginx", r[1], r[2])), 3)
     vs_nginx = ratio(r, by.get(("nginx", r[1], r[2])), 6)
     print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {r[5]} | {r[6]} | {r[7]} | {r[8] or '0'} "
-          f"| {vs_hb} | {vs_http} | {vs_nginx} |")
+          f"| {vs_hb} | {vs_http} | {rps_nginx} | {vs_nginx} |")
 PY
 cat "$out/table.md"

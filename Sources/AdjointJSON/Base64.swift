@@ -1,3 +1,5 @@
+import CBase64
+
 /// Standard base64 (RFC 4648 §4: `A–Z a–z 0–9 + /`, `=` padding), strict: the length must be a multiple of 4 and
 /// no other characters (no whitespace, no URL-safe alphabet) are accepted.
 public enum Base64 {
@@ -135,10 +137,25 @@ public enum Base64 {
     let base: UnsafePointer<UInt32>
   }
 
+  /// Which decoder does the bulk of the work.
+  public enum DecoderPath: Sendable, CaseIterable {
+    /// The vector decoder (AVX2) where the processor has it (see ``hasVectorDecoder``), else the scalar one.
+    case fastest
+    /// The scalar decoder only (for tests that compare the two).
+    case scalar
+  }
+
+  /// Whether this processor runs the vector decoder (x86-64 with AVX2), checked at run time.
+  public static var hasVectorDecoder: Bool { adjoint_base64_has_vector() != 0 }
+
   /// Decodes `text` into `output`, which must have exactly `decodedLength(of: text)` bytes.
-  public static func decode(_ text: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableRawBufferPointer)
-    throws(DecodingError)
-  {
+  ///
+  /// The vector decoder, when `path` allows it and the processor has it, decodes whole 32-character blocks before
+  /// the last quad and stops before a block with a character outside the alphabet; the scalar decoder takes over
+  /// from there, so both paths give the same bytes and the same error (the offset of the first bad character).
+  public static func decode(
+    _ text: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableRawBufferPointer, path: DecoderPath = .fastest
+  ) throws(DecodingError) {
     guard let expected = decodedLength(of: text) else {
       throw DecodingError(offset: text.count, message: "base64 length \(text.count) is not a multiple of 4")
     }
@@ -161,8 +178,14 @@ public enum Base64 {
       }
       var i = 0
       var o = 0
-      // All quads but the last have no padding. Two quads (six bytes) at a time, read as one word and decoded by
-      // pairs of characters, with one 8-byte store while the store stays inside the output (the two extra bytes
+      // All quads but the last have no padding, so the vector decoder takes them (never the last one), as far as
+      // it gets.
+      if path == .fastest && n &- 4 >= 32 {
+        i = adjoint_base64_decode_prefix(s, n &- 4, out, outCount)
+        o = i / 4 &* 3
+      }
+      // Then the rest (or, on the scalar path, all) two quads (six bytes) at a time, read as one word and decoded
+      // by pairs of characters, with one 8-byte store while the store stays inside the output (the two extra bytes
       // are overwritten next).
       let first = pairTables.base
       let second = first + (1 << 16)
@@ -209,7 +232,7 @@ public enum Base64 {
   }
 
   /// Decodes a base64 string.
-  public static func decode(_ text: String) throws(DecodingError) -> [UInt8] {
+  public static func decode(_ text: String, path: DecoderPath = .fastest) throws(DecodingError) -> [UInt8] {
     var text = text
     let result: Result<[UInt8], DecodingError> = text.withUTF8 { utf8 in
       guard let n = decodedLength(of: utf8) else {
@@ -219,7 +242,7 @@ public enum Base64 {
       var failure: DecodingError?
       let bytes = [UInt8](unsafeUninitializedCapacity: n) { buffer, initialized in
         do throws(DecodingError) {
-          try decode(utf8, into: UnsafeMutableRawBufferPointer(buffer))
+          try decode(utf8, into: UnsafeMutableRawBufferPointer(buffer), path: path)
         } catch {
           failure = error
           buffer.initialize(repeating: 0)

@@ -50,6 +50,7 @@ struct Compute: Sendable {
       writer.writeKey("values")
       writer.beginObject()
       for (output, value) in zip(program.outputs, values) {
+        try checkWritable(value.shape, pointer: functionPointer)
         writer.writeKey(output.name)
         writer.writeTensor(shape: value.shape, data: value.scalars)
       }
@@ -75,13 +76,31 @@ struct Compute: Sendable {
       writer.writeKey("gradient")
       writer.beginObject()
       for index in wrt {
-        writer.writeKey(program.inputs[index].name)
+        let name = program.inputs[index].name
+        try checkWritable(adjoints[index].shape, pointer: JSONPointer().appending("at").appending(name).description)
+        writer.writeKey(name)
         writer.writeTensor(shape: adjoints[index].shape, data: adjoints[index].scalars)
       }
       writer.endObject()
     }
     writer.endObject()
     return writer.bytes
+  }
+
+  /// Throws 413 when the nested form of a result of `shape` would hold more arrays than a tensor may hold elements:
+  /// an empty tensor such as `[4294967296, 0]` has no elements, but its nested form is 2^32 arrays (`[[],[],...]`).
+  private func checkWritable(_ shape: [Int], pointer: String) throws(Problem) {
+    var arrays = 0
+    var product = 1
+    for extent in shape.dropLast() {
+      product = product.multipliedReportingOverflow(by: extent).partialValue
+      arrays = arrays.addingReportingOverflow(product).partialValue
+      if product == 0 { break }
+      guard product > 0, arrays <= limits.maxTensorElements else {
+        throw .tooLarge(
+          "the result of shape \(shape) has more than \(limits.maxTensorElements) nested arrays", pointer: pointer)
+      }
+    }
   }
 
   // MARK: Decoding

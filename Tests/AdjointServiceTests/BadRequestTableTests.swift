@@ -657,6 +657,10 @@ final class BadRequestTableTests: LiveServerTestCase {
       #"{"expr": "sum(x)", "at": {"x": {"shape": [0, 4503599627370496, 4503599627370496], "data": []}}}"#, 413,
       "/at/x", "the shape [0, 4503599627370496, 4503599627370496] is too large"),
     bad(
+      "an empty result whose nested form is 2^32 arrays", path: "/evaluate",
+      #"{"expr": "sum(x, axis=0)", "at": {"x": {"shape": [0, 4294967296, 0], "data": []}}}"#, 413, "/expr",
+      "the result of shape [4294967296, 0] has more than 16777216 nested arrays"),
+    bad(
       "graph: two outputs to /gradient",
       graph(
         #"{"nodes": [{"id": "a", "op": "sin", "args": ["x"]}, {"id": "b", "op": "cos", "args": ["x"]}], "#
