@@ -87,7 +87,8 @@ enum Executor {
     if T.self == Double.self && program.allScalar {
       values.withMemoryRebound(to: Double.self, capacity: program.arenaCount) { v in
         adjoints.withMemoryRebound(to: Double.self, capacity: program.arenaCount) { g in
-          scalarReverse(program.code, v, g, derivatives: derivatives)
+          scalarReverse(
+            program.code, v, g, derivatives: derivatives, firstContributions: program.scalarFirstContributions)
         }
       }
       return
@@ -243,11 +244,32 @@ enum Executor {
   }
 
   /// The reverse sweep of scalar instructions, a program's or a ``Tape``'s (slot `s` at offset `s`).
+  ///
+  /// `firstContributions` (``Program/scalarFirstContributions``, or empty: accumulate everywhere) marks the
+  /// contributions that may be stored instead of added.
   static func scalarReverse(
     _ code: [Program.Instruction], _ v: UnsafeMutablePointer<Double>, _ g: UnsafeMutablePointer<Double>,
-    derivatives: UnsafeMutablePointer<Double>? = nil
+    derivatives: UnsafeMutablePointer<Double>? = nil, firstContributions: [UInt8] = []
   ) {
+    if !firstContributions.isEmpty {
+      code.withUnsafeBufferPointer { code in
+        firstContributions.withUnsafeBufferPointer { first in
+          scalarReverse(code, v, g, derivatives: derivatives, first: first.baseAddress)
+        }
+      }
+      return
+    }
     code.withUnsafeBufferPointer { code in
+      scalarReverse(code, v, g, derivatives: derivatives, first: nil)
+    }
+  }
+
+  @inline(__always)
+  private static func scalarReverse(
+    _ code: UnsafeBufferPointer<Program.Instruction>, _ v: UnsafeMutablePointer<Double>,
+    _ g: UnsafeMutablePointer<Double>, derivatives: UnsafeMutablePointer<Double>?, first: UnsafePointer<UInt8>?
+  ) {
+    do {
       var index = code.count
       while index > 0 {
         index &-= 1
@@ -255,19 +277,22 @@ enum Executor {
         let (o, a, b) = (Int(instruction.out), Int(instruction.a), Int(instruction.b))
         let go = g[o]
         if go == 0 { continue }
+        let flags = first?[index] ?? 0
         switch instruction.op {
         case .add:
-          g[a] += go
-          g[b] += go
+          if flags & 1 != 0 { g[a] = go } else { g[a] += go }
+          if flags & 2 != 0 { g[b] = go } else { g[b] += go }
         case .sub:
-          g[a] += go
-          g[b] -= go
+          if flags & 1 != 0 { g[a] = go } else { g[a] += go }
+          if flags & 2 != 0 { g[b] = -go } else { g[b] -= go }
         case .mul:
-          g[a] += Double.chain(go, v[b])
-          g[b] += Double.chain(go, v[a])
+          let ga = Double.chain(go, v[b])
+          let gb = Double.chain(go, v[a])
+          if flags & 1 != 0 { g[a] = ga } else { g[a] += ga }
+          if flags & 2 != 0 { g[b] = gb } else { g[b] += gb }
         case .sin, .cos:
           let d = derivatives?[o] ?? UnaryRule.derivative(instruction.op, v[a], v[o])
-          g[a] += Double.chain(go, d)
+          if flags & 1 != 0 { g[a] = Double.chain(go, d) } else { g[a] += Double.chain(go, d) }
         case .neg: g[a] -= go
         case .where:
           if v[a] != 0 { g[b] += go } else { g[Int(instruction.c)] += go }

@@ -69,6 +69,11 @@ public struct Program: Sendable {
   /// The output whose value and gradient one pass can compute together: set when the whole program is one fused run
   /// that keeps every result in registers and ends in a `sum` that is this output.
   let fusedGradientOutput: Int?
+  /// For scalar programs, per instruction: bit 0 (1) when its reverse rule is the first to reach operand `a`'s adjoint
+  /// in a reverse sweep, bit 1 (2) the same for `b` (add, sub, mul; sin and cos for `a`); such a contribution is
+  /// stored rather than added, which takes an add off the sweep's chain of dependent loads and stores. Empty for
+  /// other programs.
+  let scalarFirstContributions: [UInt8]
 
   /// Whether a fused run keeps `slot` in registers only.
   func isFusedAway(_ slot: Int) -> Bool { fusedAway[slot] }
@@ -156,6 +161,7 @@ public struct Program: Sendable {
     var outputSlots = [Bool](repeating: false, count: slots.count)
     for output in outputs { outputSlots[output.slot] = true }
     self.outputSlots = outputSlots
+    scalarFirstContributions = allScalar ? Self.firstContributions(code, outputs: outputSlots) : []
     // The scalar executor's reverse sweep always accumulates.
     adjointStorers =
       allScalar
@@ -169,6 +175,39 @@ public struct Program: Sendable {
     } else {
       fusedGradientOutput = nil
     }
+  }
+
+  /// The flags of ``scalarFirstContributions``: the reverse sweep reaches a slot's adjoint first from the slot's last
+  /// reader, at operand `a` before `b`. Outputs are never stored to (their seed is already there), and the arena is
+  /// still zeroed before a sweep, so a skipped instruction (zero adjoint) leaves correct zeros behind it.
+  private static func firstContributions(_ code: [Instruction], outputs: [Bool]) -> [UInt8] {
+    var flags = [UInt8](repeating: 0, count: code.count)
+    var reached = outputs
+    for index in code.indices.reversed() {
+      let instruction = code[index]
+      let a = Int(instruction.a)
+      let b = Int(instruction.b)
+      switch instruction.op {
+      case .add, .sub, .mul:
+        if !reached[a] {
+          flags[index] |= 1
+          reached[a] = true
+        }
+        if !reached[b] {
+          flags[index] |= 2
+          reached[b] = true
+        }
+      case .sin, .cos:
+        if !reached[a] {
+          flags[index] |= 1
+          reached[a] = true
+        }
+      default:
+        // Other rules accumulate; what they read counts as reached.
+        for slot in [a, b, Int(instruction.c)] where slot >= 0 { reached[slot] = true }
+      }
+    }
+    return flags
   }
 
   /// Checks the program's invariants: single assignment, definition before use, operand shapes that fit each op,
