@@ -7,11 +7,12 @@
 # http (http-bench-server: our HTTP server alone, answering the fixed S1 reply), adjoint (`adjoint serve`, the
 # real service, 2 workers), https (http-bench-server over TLS, with a self-signed certificate made here).
 # nginx-tls is nginx over TLS with the same certificate and fixed replies: the ceiling a TLS server reaches
-# with this client. Default: nginx hb http https adjoint. http-old and https-old run the binary named by $OLD_BENCH_SERVER (an earlier
-# http-bench-server kept for comparison) the same way. BENCH_SCRATCH is the build's scratch path (default
-# .build-release). Each server is started alone, checked, then loaded by wrk with one
+# with this client. Default: nginx hb http https adjoint. http-old and https-old run the binary named by
+# $OLD_BENCH_SERVER (an earlier http-bench-server kept for comparison) the same way. BENCH_SCRATCH is the build's
+# scratch path (default .build-release). Each server is started alone, checked, then loaded by wrk with one
 # thread, keep-alive, a 3 s warm-up and a ${DURATION:-10s} run for each scenario: `GET /healthz` and `POST /gradient`
-# with the S1 body, at 16 and 64 connections. The server's CPU time (user + system, from /proc, all its processes)
+# with the S1 body, at 16 and 64 connections; ROUNDS=N repeats the whole sequence N times (default 1) and the
+# table gives the median of each figure. The server's CPU time (user + system, from /proc, all its processes)
 # is divided by the number of requests wrk completed. The measurements hold ${LOCK:-/tmp/anchors.lock}.
 #
 # Needs wrk and nginx (Debian's wrk and nginx-light, installed when missing). The anchors are copied into
@@ -26,6 +27,7 @@ root="$(pwd)"
 servers=("$@")
 [ ${#servers[@]} -eq 0 ] && servers=(nginx hb http https adjoint)
 duration="${DURATION:-10s}"
+rounds="${ROUNDS:-1}"
 warm="${WARM:-3s}"
 lock="${LOCK:-/tmp/anchors.lock}"
 scratch="${BENCH_SCRATCH:-.build-release}"
@@ -112,7 +114,7 @@ wait_health() {
 
 # run NAME PORT SCENARIO CONNECTIONS
 run() {
-  local name=$1 port=$2 scenario=$3 connections=$4 file="$out/$1.$3.c$4.txt" url
+  local name=$1 port=$2 scenario=$3 connections=$4 file="$out/$1.$3.c$4.r$round.txt" url
   local -a script=()
   if [ "$scenario" = healthz ]; then
     url="$scheme://127.0.0.1:$port/healthz"
@@ -176,68 +178,81 @@ make_certificate() {
 # Hold the benchmark lock for the whole measurement, so no other benchmark job runs beside it.
 exec 9>>"$lock"
 flock 9
-for server in "${servers[@]}"; do
-  scheme=http
-  case "$server" in
-  nginx)
-    mkdir -p "$dir/out/nginx"
-    nginx -p "$dir/out/nginx/" -c "$dir/nginx/nginx.conf" -g "worker_processes 1;" >"$out/nginx.server.log" 2>&1 &
-    pid=$!
-    measure nginx 8082
-    ;;
-  hb)
-    PORT=8081 "$dir/out/hb-anchor/.build/release/HBAnchor" >"$out/hb.server.log" 2>&1 &
-    pid=$!
-    measure hb 8081
-    ;;
-  http)
-    "$scratch"/release/http-bench-server 8083 >"$out/http.server.log" 2>&1 &
-    pid=$!
-    measure http 8083
-    ;;
-  http-old)
-    "$OLD_BENCH_SERVER" 8086 >"$out/http-old.server.log" 2>&1 &
-    pid=$!
-    measure http-old 8086
-    ;;
-  nginx-tls)
-    scheme=https
-    make_certificate
-    mkdir -p "$dir/out/nginx-tls"
-    sed -e "s|listen 127.0.0.1:8082 reuseport;|listen 127.0.0.1:8088 ssl reuseport; ssl_certificate $out/tls/cert.pem; ssl_certificate_key $out/tls/key.pem;|" \
-      "$dir/nginx/nginx.conf" >"$out/nginx-tls.conf"
-    nginx -p "$dir/out/nginx-tls/" -c "$out/nginx-tls.conf" -g "worker_processes 1;" >"$out/nginx-tls.server.log" 2>&1 &
-    pid=$!
-    measure nginx-tls 8088
-    ;;
-  https | https-old)
-    scheme=https
-    make_certificate
-    binary="$scratch/release/http-bench-server"
-    port=8085
-    if [ "$server" = https-old ]; then
-      binary="$OLD_BENCH_SERVER"
-      port=8087
-    fi
-    "$binary" "$port" "$out/tls/cert.pem" "$out/tls/key.pem" >"$out/$server.server.log" 2>&1 &
-    pid=$!
-    measure "$server" "$port"
-    ;;
-  adjoint)
-    .build-release/release/adjoint serve --port 8084 >"$out/adjoint.server.log" 2>&1 &
-    pid=$!
-    measure adjoint 8084
-    ;;
-  esac
+for round in $(seq 1 "$rounds"); do
+  for server in "${servers[@]}"; do
+    log "round $round of $rounds"
+    scheme=http
+    case "$server" in
+    nginx)
+      mkdir -p "$dir/out/nginx"
+      nginx -p "$dir/out/nginx/" -c "$dir/nginx/nginx.conf" -g "worker_processes 1;" >"$out/nginx.server.log" 2>&1 &
+      pid=$!
+      measure nginx 8082
+      ;;
+    hb)
+      PORT=8081 "$dir/out/hb-anchor/.build/release/HBAnchor" >"$out/hb.server.log" 2>&1 &
+      pid=$!
+      measure hb 8081
+      ;;
+    http)
+      "$scratch"/release/http-bench-server 8083 >"$out/http.server.log" 2>&1 &
+      pid=$!
+      measure http 8083
+      ;;
+    http-old)
+      "$OLD_BENCH_SERVER" 8086 >"$out/http-old.server.log" 2>&1 &
+      pid=$!
+      measure http-old 8086
+      ;;
+    nginx-tls)
+      scheme=https
+      make_certificate
+      mkdir -p "$dir/out/nginx-tls"
+      sed -e "s|listen 127.0.0.1:8082 reuseport;|listen 127.0.0.1:8088 ssl reuseport; ssl_certificate $out/tls/cert.pem; ssl_certificate_key $out/tls/key.pem;|" \
+        "$dir/nginx/nginx.conf" >"$out/nginx-tls.conf"
+      nginx -p "$dir/out/nginx-tls/" -c "$out/nginx-tls.conf" -g "worker_processes 1;" >"$out/nginx-tls.server.log" 2>&1 &
+      pid=$!
+      measure nginx-tls 8088
+      ;;
+    https | https-old)
+      scheme=https
+      make_certificate
+      binary="$scratch/release/http-bench-server"
+      port=8085
+      if [ "$server" = https-old ]; then
+        binary="$OLD_BENCH_SERVER"
+        port=8087
+      fi
+      "$binary" "$port" "$out/tls/cert.pem" "$out/tls/key.pem" >"$out/$server.server.log" 2>&1 &
+      pid=$!
+      measure "$server" "$port"
+      ;;
+    adjoint)
+      .build-release/release/adjoint serve --port 8084 >"$out/adjoint.server.log" 2>&1 &
+      pid=$!
+      measure adjoint 8084
+      ;;
+    esac
+  done
 done
 
 python3 - "$summary" >"$out/table.md" <<'PY'
-import sys
-rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1]) if line.strip()]
+import statistics, sys
+runs = [line.rstrip("\n").split("\t") for line in open(sys.argv[1]) if line.strip()]
+# One row per server, scenario and connection count: the median of each figure over the rounds.
+groups = {}
+for r in runs:
+    groups.setdefault((r[0], r[1], r[2]), []).append(r)
+rows = []
+for key, group in groups.items():
+    median = lambda column: statistics.median(float(r[column]) for r in group)
+    errors = "; ".join(r[8] for r in group if r[8])
+    rows.append([*key, f"{median(3):.0f}", f"{median(4):.3f}", f"{median(5):.3f}", f"{median(6):.1f}",
+                 str(sum(int(r[7]) for r in group)), errors, str(len(group))])
 by = {(r[0], r[1], r[2]): r for r in rows}
 print("| server | scenario | conns | req/s | p50 ms | p99 ms | server CPU µs/req | non-2xx | socket errors "
-      "| req/s vs hb | req/s vs http | req/s vs nginx | CPU vs nginx |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+      "| req/s vs hb | req/s vs http | req/s vs nginx | CPU vs nginx | rounds |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 def ratio(row, other, column):
     if not other or float(other[column]) <= 0:
         return "—"
@@ -248,6 +263,6 @@ for r in rows:
     rps_nginx = ratio(r, by.get(("nginx", r[1], r[2])), 3)
     vs_nginx = ratio(r, by.get(("nginx", r[1], r[2])), 6)
     print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {r[5]} | {r[6]} | {r[7]} | {r[8] or '0'} "
-          f"| {vs_hb} | {vs_http} | {rps_nginx} | {vs_nginx} |")
+          f"| {vs_hb} | {vs_http} | {rps_nginx} | {vs_nginx} | {r[9]} |")
 PY
 cat "$out/table.md"
