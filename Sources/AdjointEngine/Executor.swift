@@ -251,59 +251,45 @@ enum Executor {
     _ code: [Program.Instruction], _ v: UnsafeMutablePointer<Double>, _ g: UnsafeMutablePointer<Double>,
     derivatives: UnsafeMutablePointer<Double>? = nil, firstContributions: [UInt8] = []
   ) {
-    if !firstContributions.isEmpty {
-      code.withUnsafeBufferPointer { code in
-        firstContributions.withUnsafeBufferPointer { first in
-          scalarReverse(code, v, g, derivatives: derivatives, first: first.baseAddress)
-        }
-      }
-      return
-    }
     code.withUnsafeBufferPointer { code in
-      scalarReverse(code, v, g, derivatives: derivatives, first: nil)
-    }
-  }
-
-  @inline(__always)
-  private static func scalarReverse(
-    _ code: UnsafeBufferPointer<Program.Instruction>, _ v: UnsafeMutablePointer<Double>,
-    _ g: UnsafeMutablePointer<Double>, derivatives: UnsafeMutablePointer<Double>?, first: UnsafePointer<UInt8>?
-  ) {
-    do {
-      var index = code.count
-      while index > 0 {
-        index &-= 1
-        let instruction = code[index]
-        let (o, a, b) = (Int(instruction.out), Int(instruction.a), Int(instruction.b))
-        let go = g[o]
-        if go == 0 { continue }
-        let flags = first?[index] ?? 0
-        switch instruction.op {
-        case .add:
-          if flags & 1 != 0 { g[a] = go } else { g[a] += go }
-          if flags & 2 != 0 { g[b] = go } else { g[b] += go }
-        case .sub:
-          if flags & 1 != 0 { g[a] = go } else { g[a] += go }
-          if flags & 2 != 0 { g[b] = -go } else { g[b] -= go }
-        case .mul:
-          let ga = Double.chain(go, v[b])
-          let gb = Double.chain(go, v[a])
-          if flags & 1 != 0 { g[a] = ga } else { g[a] += ga }
-          if flags & 2 != 0 { g[b] = gb } else { g[b] += gb }
-        case .sin, .cos:
-          let d = derivatives?[o] ?? UnaryRule.derivative(instruction.op, v[a], v[o])
-          if flags & 1 != 0 { g[a] = Double.chain(go, d) } else { g[a] += Double.chain(go, d) }
-        case .neg: g[a] -= go
-        case .where:
-          if v[a] != 0 { g[b] += go } else { g[Int(instruction.c)] += go }
-        default:
-          switch instruction.op.family {
-          case .unary:
-            g[a] += Double.chain(go, UnaryRule.derivative(instruction.op, v[a], v[o]))
-          case .binary:
-            g[a] += Double.chain(go, BinaryRule.partialA(instruction.op, v[a], v[b], v[o]))
-            g[b] += Double.chain(go, BinaryRule.partialB(instruction.op, v[a], v[b], v[o]))
-          default: break
+      firstContributions.withUnsafeBufferPointer { flags in
+        // An empty array's buffer may still have a base address: no flags means accumulate everywhere.
+        let first = flags.isEmpty ? nil : flags.baseAddress
+        var index = code.count
+        while index > 0 {
+          index &-= 1
+          let instruction = code[index]
+          let (o, a, b) = (Int(instruction.out), Int(instruction.a), Int(instruction.b))
+          let go = g[o]
+          if go == 0 { continue }
+          let flags = first?[index] ?? 0
+          switch instruction.op {
+          case .add:
+            if flags & 1 != 0 { g[a] = go } else { g[a] += go }
+            if flags & 2 != 0 { g[b] = go } else { g[b] += go }
+          case .sub:
+            if flags & 1 != 0 { g[a] = go } else { g[a] += go }
+            if flags & 2 != 0 { g[b] = -go } else { g[b] -= go }
+          case .mul:
+            let ga = Double.chain(go, v[b])
+            let gb = Double.chain(go, v[a])
+            if flags & 1 != 0 { g[a] = ga } else { g[a] += ga }
+            if flags & 2 != 0 { g[b] = gb } else { g[b] += gb }
+          case .sin, .cos:
+            let d = derivatives?[o] ?? UnaryRule.derivative(instruction.op, v[a], v[o])
+            if flags & 1 != 0 { g[a] = Double.chain(go, d) } else { g[a] += Double.chain(go, d) }
+          case .neg: g[a] -= go
+          case .where:
+            if v[a] != 0 { g[b] += go } else { g[Int(instruction.c)] += go }
+          default:
+            switch instruction.op.family {
+            case .unary:
+              g[a] += Double.chain(go, UnaryRule.derivative(instruction.op, v[a], v[o]))
+            case .binary:
+              g[a] += Double.chain(go, BinaryRule.partialA(instruction.op, v[a], v[b], v[o]))
+              g[b] += Double.chain(go, BinaryRule.partialB(instruction.op, v[a], v[b], v[o]))
+            default: break
+            }
           }
         }
       }

@@ -204,7 +204,10 @@ public struct Program: Sendable {
         }
       default:
         // Other rules accumulate; what they read counts as reached.
-        for slot in [a, b, Int(instruction.c)] where slot >= 0 { reached[slot] = true }
+        // (No array literal here: this runs once per instruction of every program built.)
+        if a >= 0 { reached[a] = true }
+        if b >= 0 { reached[b] = true }
+        if instruction.c >= 0 { reached[Int(instruction.c)] = true }
       }
     }
     return flags

@@ -1,3 +1,4 @@
+import AdjointJSON
 import Foundation
 import XCTest
 
@@ -125,21 +126,11 @@ final class BadRequestTableTests: LiveServerTestCase {
       observed: observed)
   }
 
+  /// `text` as a JSON string, escaped by the project's own writer.
   private static func jsonString(_ text: String) -> String {
-    var out = "\""
-    for scalar in text.unicodeScalars {
-      switch scalar {
-      case "\"": out += "\\\""
-      case "\\": out += "\\\\"
-      case "\n": out += "\\n"
-      case "\r": out += "\\r"
-      case "\t": out += "\\t"
-      case _ where scalar.value < 0x20 || scalar.value > 0x7E:
-        for unit in String(scalar).utf16 { out += String(format: "\\u%04x", unit) }
-      default: out.unicodeScalars.append(scalar)
-      }
-    }
-    return out + "\""
+    var writer = JSONWriter()
+    writer.write(text)
+    return String(decoding: writer.bytes, as: UTF8.self)
   }
 
   /// A request with the function as a JSON `graph`.
