@@ -1,48 +1,210 @@
 import AdjointEngine
 import AdjointExpressions
 import AdjointJSON
+import Dispatch
+import Synchronization
 
-/// The compute endpoints: decode the request, compile the function, run the tape, encode the answer.
+/// When a request must have been answered by, on the monotonic clock.
+struct Deadline: Sendable {
+  /// The request's time limit, in seconds.
+  let seconds: Double
+  private let due: UInt64
+
+  /// A deadline `seconds` after `start` (nanoseconds of `DispatchTime.now().uptimeNanoseconds`).
+  init(seconds: Double, from start: UInt64 = DispatchTime.now().uptimeNanoseconds) {
+    self.seconds = seconds
+    let span = seconds >= 1e9 ? UInt64.max / 2 : UInt64(max(0, seconds) * 1e9)
+    due = start &+ span
+  }
+
+  /// Whether the deadline has passed.
+  var hasPassed: Bool { DispatchTime.now().uptimeNanoseconds > due }
+
+  /// Throws 503 when the deadline has passed.
+  func check() throws(Problem) {
+    if hasPassed { throw .deadlinePassed(after: seconds, retryAfter: 1) }
+  }
+}
+
+/// The compute endpoints: decode the request, find or compile the program, run it, encode the answer.
 ///
 /// Everything here runs on a worker thread. Each step either produces the next value or throws a ``Problem`` that
-/// points at the offending part of the request.
+/// points at the offending part of the request. Batch points, and the rows of large Jacobians and Hessians, are
+/// spread over idle workers with ``WorkerPool/fanOut(_:_:)``, each part in a workspace of its own.
 struct Compute: Sendable {
   /// What a compute endpoint returns.
-  enum Product: Sendable {
-    case evaluate
-    case gradient
+  enum Product: String, Sendable, CaseIterable {
+    case evaluate, gradient, vjp, jvp, jacobian, hessian, gradcheck
+
+    /// The request fields this endpoint reads besides the function, the point(s), `layout` and `check_numerics`.
+    var fields: Set<String> {
+      switch self {
+      case .evaluate: []
+      case .gradient, .hessian: ["wrt"]
+      case .vjp: ["wrt", "cotangent"]
+      case .jvp: ["tangent"]
+      case .jacobian: ["wrt", "mode"]
+      case .gradcheck: ["wrt", "eps"]
+      }
+    }
+
+    /// Whether the product needs a function with exactly one output.
+    var needsOneOutput: Bool { self != .evaluate }
+    /// Whether the product needs that output to hold exactly one element.
+    var needsScalarOutput: Bool { self == .gradient || self == .hessian || self == .gradcheck }
+    /// The product's name in messages ("a gradient needs ...").
+    var noun: String {
+      switch self {
+      case .evaluate: "an evaluation"
+      case .gradient: "a gradient"
+      case .vjp: "a VJP"
+      case .jvp: "a JVP"
+      case .jacobian: "a Jacobian"
+      case .hessian: "a Hessian"
+      case .gradcheck: "a gradient check"
+      }
+    }
+
+    /// Whether the product runs a reverse sweep (for `check_numerics`).
+    var runsBackward: Bool { self != .evaluate && self != .jvp }
   }
 
   let limits: ServiceLimits
+  let cache: ProgramCache
+  let registry: GraphRegistry
+  let pool: WorkerPool
 
-  private static let knownFields: [Product: Set<String>] = [
-    .evaluate: ["expr", "graph", "graph_id", "at"],
-    .gradient: ["expr", "graph", "graph_id", "at", "wrt"],
+  private static let commonFields: Set<String> = [
+    "expr", "graph", "graph_id", "at", "batch", "layout", "check_numerics",
   ]
 
   /// Answers a request body for `product`, returning the JSON response body.
-  func run(_ product: Product, body: [UInt8]) throws(Problem) -> [UInt8] {
+  func run(_ product: Product, body: [UInt8], deadline: Deadline) throws(Problem) -> [UInt8] {
+    try deadline.check()
     let request = try decodeObject(body)
-    for key in request.keys where !(Self.knownFields[product]?.contains(key) ?? false) {
+    for (key, _) in request where !Self.commonFields.contains(key) && !product.fields.contains(key) {
       throw .badRequest("unknown field '\(key)'", pointer: JSONPointer().appending(key).description)
     }
-    let graph = try function(of: request)
-    let point = try inputs(of: request, graph: graph)
-    let program: Program
-    do {
-      program = try GraphCompiler.compile(graph, inputShapes: point.mapValues(\.shape))
-    } catch {
-      throw .expression(error, pointer: "/expr")
-    }
-    let functionPointer: String
-    switch graph.source {
-    case .expr: functionPointer = "/expr"
-    case .json(let pointer): functionPointer = pointer.description
-    }
-    let workspace = Workspace(program)
-    workspace.setInputs(point)
+    let options = try Options(request, product: product, limits: limits)
+    let function = try self.function(of: request)
+    let (points, isBatch) = try self.points(of: request, function: function)
+    let settings = try Settings(options, function: function)
 
-    var writer = JSONWriter(capacity: 256)
+    if !isBatch {
+      let compiled = try program(function, point: points[0], pointer: "/at")
+      var writer = JSONWriter(capacity: 256)
+      try compiled.withWorkspace { workspace throws(Problem) in
+        try answer(
+          product, settings, function: function, compiled: compiled, workspace: workspace, point: points[0],
+          pointIndex: nil, fanOut: true, deadline: deadline, into: &writer)
+      }
+      return writer.bytes
+    }
+    return try batch(product, settings, function: function, points: points, deadline: deadline)
+  }
+
+  // MARK: Batches
+
+  private func batch(
+    _ product: Product, _ settings: Settings, function: Function, points: [[Tensor]], deadline: Deadline
+  ) throws(Problem) -> [UInt8] {
+    // Compile (or find) every distinct program first, in point order, so that errors come in point order.
+    var programs: [CompiledProgram] = []
+    var byShapes: [[[Int]]: CompiledProgram] = [:]
+    programs.reserveCapacity(points.count)
+    for (index, point) in points.enumerated() {
+      let shapes = point.map(\.shape)
+      if let known = byShapes[shapes] {
+        programs.append(known)
+        continue
+      }
+      let compiled = try program(function, point: point, pointer: "/batch/\(index)")
+      byShapes[shapes] = compiled
+      programs.append(compiled)
+    }
+    let work = programs.reduce(0) { $0 + $1.program.arenaCount + $1.program.instructionCount }
+    let parts = pool.workers > 1 && points.count > 1 && work >= 4096 ? min(points.count, pool.workers * 4) : 1
+    let outcome = BatchOutcome(parts: parts)
+    let programList = programs
+    let pointList = points
+    pool.fanOut(parts) { part in
+      let range = (part * pointList.count / parts)..<((part + 1) * pointList.count / parts)
+      var writer = JSONWriter(capacity: 64 * range.count)
+      writer.beginArray()
+      for index in range {
+        if outcome.failedBefore(index) { return }
+        do throws(Problem) {
+          try deadline.check()
+          let compiled = programList[index]
+          try compiled.withWorkspace { workspace throws(Problem) in
+            try answer(
+              product, settings, function: function, compiled: compiled, workspace: workspace,
+              point: pointList[index], pointIndex: index, fanOut: false, deadline: deadline, into: &writer)
+          }
+        } catch {
+          outcome.fail(at: index, error)
+          return
+        }
+      }
+      writer.endArray()
+      outcome.finish(part, writer.bytes)
+    }
+    if let problem = outcome.firstProblem { throw problem }
+    var writer = JSONWriter(capacity: outcome.byteCount + 16)
+    writer.beginObject()
+    writer.writeKey("results")
+    var joined: [UInt8] = [UInt8(ascii: "[")]
+    joined.reserveCapacity(outcome.byteCount + 2)
+    for fragment in outcome.fragments where fragment.count > 2 {
+      if joined.count > 1 { joined.append(UInt8(ascii: ",")) }
+      joined.append(contentsOf: fragment[1..<(fragment.count - 1)])
+    }
+    joined.append(UInt8(ascii: "]"))
+    writer.writeRawValue(joined)
+    writer.endObject()
+    return writer.bytes
+  }
+
+  // MARK: One point
+
+  /// Writes the answer for one point: a JSON object.
+  private func answer(
+    _ product: Product, _ settings: Settings, function: Function, compiled: CompiledProgram, workspace: Workspace,
+    point: [Tensor], pointIndex: Int?, fanOut: Bool, deadline: Deadline, into writer: inout JSONWriter
+  ) throws(Problem) {
+    let program = compiled.program
+    let pointPointer = pointIndex.map { "/batch/\($0)" } ?? "/at"
+    try checkOutputs(product, program: program, function: function)
+    let wrt =
+      settings.wrt.map { names in names.compactMap { compiled.inputIndex[$0] } } ?? Array(program.inputs.indices)
+    let wrtNames = wrt.map { program.inputs[$0].name }
+    let outShape = program.outputs.first.map { program.slots[$0.slot].shape } ?? []
+    var seed: [Double]?
+    if product == .vjp, let cotangent = settings.cotangent {
+      guard cotangent.shape == outShape else {
+        throw .unprocessable(
+          "the cotangent has shape \(cotangent.shape), but the output has shape \(outShape)", pointer: "/cotangent")
+      }
+      seed = cotangent.scalars
+    }
+    var tangents: [Int: [Double]] = [:]
+    for (k, tangent) in settings.tangents {
+      guard let tensor = tangent else { continue }
+      guard tensor.shape == point[k].shape else {
+        let name = function.names[k]
+        throw .unprocessable(
+          "the tangent of '\(name)' has shape \(tensor.shape), but '\(name)' has shape \(point[k].shape)",
+          pointer: JSONPointer().appending("tangent").appending(name).description)
+      }
+      if let index = compiled.inputIndex[k] { tangents[index] = tensor.scalars }
+    }
+    compiled.load(point, into: workspace)
+    if settings.checkNumerics {
+      try checkNumerics(
+        product, function: function, compiled: compiled, workspace: workspace, point: point,
+        pointPointer: pointPointer, pointIndex: pointIndex, seed: seed, wrt: wrt)
+    }
+    let layout = settings.layout
     writer.beginObject()
     switch product {
     case .evaluate:
@@ -50,41 +212,316 @@ struct Compute: Sendable {
       writer.writeKey("values")
       writer.beginObject()
       for (output, value) in zip(program.outputs, values) {
-        try checkWritable(value.shape, pointer: functionPointer)
+        try checkWritable(value.shape, pointer: function.pointer)
         writer.writeKey(output.name)
-        writer.writeTensor(shape: value.shape, data: value.scalars)
+        writer.writeTensor(shape: value.shape, data: value.scalars, layout: layout)
       }
       writer.endObject()
-    case .gradient:
-      let wrt = try self.wrt(of: request, program: program)
-      guard program.outputs.count == 1 else {
-        throw .unprocessable(
-          "the function has \(program.outputs.count) outputs; a gradient needs exactly one (name it with 'output')",
-          pointer: functionPointer)
-      }
-      let outputShape = program.slots[program.outputs[0].slot].shape
-      guard Tensor.elementCount(outputShape) == 1 else {
-        // Located at the output's node: its position in an expr, its pointer in a graph.
-        let message = "the output has shape \(outputShape); a gradient needs an output with exactly one element"
-        let node = graph.outputs[0].node
-        throw .expression(
-          Diagnostic(.semantic, message, at: graph.location(ofNodeAt: graph.nodes[node].position)), pointer: "/expr")
-      }
-      let (value, adjoints) = workspace.valueWithPullback()
+
+    case .gradient, .vjp:
+      let (value, adjoints) = workspace.valueWithPullback(seed: seed, wrt: wrt)
       writer.writeKey("value")
-      writer.writeTensor(shape: value.shape, data: value.scalars)
+      writer.writeTensor(shape: value.shape, data: value.scalars, layout: layout)
+      writer.writeKey(product == .gradient ? "gradient" : "vjp")
+      writer.beginObject()
+      for (index, name) in zip(wrt, wrtNames) {
+        try checkWritable(adjoints[index].shape, pointer: "\(pointPointer)/\(name)")
+        writer.writeKey(name)
+        writer.writeTensor(shape: adjoints[index].shape, data: adjoints[index].scalars, layout: layout)
+      }
+      writer.endObject()
+
+    case .jvp:
+      let (value, tangent) = workspace.valueWithDifferential(tangents: tangents)
+      writer.writeKey("value")
+      writer.writeTensor(shape: value.shape, data: value.scalars, layout: layout)
+      writer.writeKey("jvp")
+      writer.writeTensor(shape: tangent.shape, data: tangent.scalars, layout: layout)
+
+    case .jacobian:
+      let (value, blocks) = try jacobian(
+        compiled: compiled, workspace: workspace, point: point, wrt: wrt, mode: settings.mode, fanOut: fanOut,
+        deadline: deadline)
+      writer.writeKey("value")
+      writer.writeTensor(shape: value.shape, data: value.scalars, layout: layout)
+      writer.writeKey("jacobian")
+      writer.beginObject()
+      for (block, name) in zip(blocks, wrtNames) {
+        try checkWritable(block.shape, pointer: function.pointer)
+        writer.writeKey(name)
+        writer.writeTensor(shape: block.shape, data: block.scalars, layout: layout)
+      }
+      writer.endObject()
+
+    case .hessian:
+      let (value, gradient, blocks) = try hessian(
+        compiled: compiled, workspace: workspace, point: point, wrt: wrt, fanOut: fanOut, deadline: deadline)
+      writer.writeKey("value")
+      writer.writeTensor(shape: outShape, data: [value], layout: layout)
       writer.writeKey("gradient")
       writer.beginObject()
-      for index in wrt {
-        let name = program.inputs[index].name
-        try checkWritable(adjoints[index].shape, pointer: JSONPointer().appending("at").appending(name).description)
+      for (tensor, name) in zip(gradient, wrtNames) {
         writer.writeKey(name)
-        writer.writeTensor(shape: adjoints[index].shape, data: adjoints[index].scalars)
+        writer.writeTensor(shape: tensor.shape, data: tensor.scalars, layout: layout)
+      }
+      writer.endObject()
+      writer.writeKey("hessian")
+      writer.beginObject()
+      for (row, rowName) in zip(blocks, wrtNames) {
+        writer.writeKey(rowName)
+        writer.beginObject()
+        for (block, columnName) in zip(row, wrtNames) {
+          try checkWritable(block.shape, pointer: function.pointer)
+          writer.writeKey(columnName)
+          writer.writeTensor(shape: block.shape, data: block.scalars, layout: layout)
+        }
+        writer.endObject()
+      }
+      writer.endObject()
+
+    case .gradcheck:
+      let checks = workspace.gradientCheck(wrt: wrt, eps: settings.eps)
+      let value = workspace.value(ofSlot: program.outputs[0].slot)
+      writer.writeKey("value")
+      writer.writeTensor(shape: value.shape, data: value.scalars, layout: layout)
+      for (key, part) in [("gradient", 0), ("numeric_gradient", 1)] {
+        writer.writeKey(key)
+        writer.beginObject()
+        for (check, name) in zip(checks, wrtNames) {
+          let tensor = part == 0 ? check.analytic : check.numeric
+          writer.writeKey(name)
+          writer.writeTensor(shape: tensor.shape, data: tensor.scalars, layout: layout)
+        }
+        writer.endObject()
+      }
+      writer.writeKey("max_relative_error")
+      writer.beginObject()
+      for (check, name) in zip(checks, wrtNames) {
+        writer.writeKey(name)
+        writer.write(check.maxRelativeError)
       }
       writer.endObject()
     }
     writer.endObject()
-    return writer.bytes
+  }
+
+  /// Throws 422 unless the program has the outputs `product` needs.
+  private func checkOutputs(_ product: Product, program: Program, function: Function) throws(Problem) {
+    guard product.needsOneOutput else { return }
+    guard program.outputs.count == 1 else {
+      throw .unprocessable(
+        "the function has \(program.outputs.count) outputs; \(product.noun) needs exactly one (name it with 'output')",
+        pointer: function.pointer)
+    }
+    let outputShape = program.slots[program.outputs[0].slot].shape
+    guard !product.needsScalarOutput || Tensor.elementCount(outputShape) == 1 else {
+      // Located at the output's node: its position in an expr, its pointer in a graph.
+      let message =
+        "the output has shape \(outputShape); \(product.noun) needs an output with exactly one element"
+      let node = function.graph.outputs[0].node
+      throw function.problem(
+        Diagnostic(.semantic, message, at: function.graph.location(ofNodeAt: function.graph.nodes[node].position)))
+    }
+  }
+
+  /// With `check_numerics`: throws 422 naming the input or the node where the first NaN or infinity appears.
+  private func checkNumerics(
+    _ product: Product, function: Function, compiled: CompiledProgram, workspace: Workspace, point: [Tensor],
+    pointPointer: String, pointIndex: Int?, seed: [Double]?, wrt: [Int]
+  ) throws(Problem) {
+    let prefix = pointIndex.map { "at point \($0): " } ?? ""
+    for (k, tensor) in point.enumerated() where !tensor.scalars.allSatisfy(\.isFinite) {
+      let name = function.names[k]
+      throw .unprocessable(
+        "\(prefix)the input '\(name)' holds a NaN or an infinity",
+        pointer: JSONPointer(parsing: pointPointer)!.appending(name).description)
+    }
+    guard
+      let found = workspace.firstNonFinite(
+        backward: product.runsBackward && compiled.program.outputs.count == 1, seed: seed, wrt: wrt)
+    else { return }
+    let origin = Int(compiled.program.origins[found.instruction])
+    let pass = found.inBackward ? "backward" : "forward"
+    let op = compiled.program.op(at: found.instruction)
+    throw function.problem(
+      Diagnostic(
+        .semantic, "\(prefix)\(op) produced a NaN or an infinity in the \(pass) pass",
+        at: function.graph.location(ofNodeAt: origin)))
+  }
+
+  // MARK: Jacobians and Hessians over several workers
+
+  /// The work of one line (a row or a column) of a product, in rough element-operations.
+  private static func lineWork(_ program: Program) -> Int { program.arenaCount + 4 * program.instructionCount }
+
+  /// The Jacobian, its rows (reverse) or columns (forward) spread over idle workers when there is enough work.
+  private func jacobian(
+    compiled: CompiledProgram, workspace: Workspace, point: [Tensor], wrt: [Int], mode: Workspace.JacobianMode,
+    fanOut: Bool, deadline: Deadline
+  ) throws(Problem) -> (value: Tensor, blocks: [Tensor]) {
+    let program = compiled.program
+    let outSlot = program.slots[program.outputs[0].slot]
+    let counts = wrt.map { program.slots[program.inputs[$0].slot].count }
+    let columns = counts.reduce(0, +)
+    let forward: Bool
+    switch mode {
+    case .auto: forward = columns < outSlot.count
+    case .forward: forward = true
+    case .reverse: forward = false
+    }
+    let lines = forward ? columns : outSlot.count
+    let parts = min(lines, pool.workers * 2)
+    guard fanOut, pool.workers > 1, lines >= 4, lines * Self.lineWork(program) >= 1 << 16 else {
+      return workspace.jacobian(wrt: wrt, mode: mode)
+    }
+    let value = workspace.evaluate()[0]
+    // Part p computes lines lo..<hi: as a (hi - lo) x (other extent) block of rows, or of columns.
+    let results = PartResults(parts: parts)
+    let starts = counts.reduce(into: [0]) { $0.append($0.last! + $1) }
+    pool.fanOut(parts) { part in
+      let lo = part * lines / parts
+      let hi = (part + 1) * lines / parts
+      var block = [Double](repeating: 0, count: (hi - lo) * (forward ? outSlot.count : columns))
+      do throws(Problem) {
+        try compiled.withWorkspace { ws throws(Problem) in
+          compiled.load(point, into: ws)
+          if forward {
+            for line in lo..<hi {
+              if deadline.hasPassed { throw .deadlinePassed(after: deadline.seconds, retryAfter: 1) }
+              let k = starts.lastIndex { $0 <= line && $0 < starts.last! } ?? 0
+              var direction = [Double](repeating: 0, count: counts[k])
+              direction[line - starts[k]] = 1
+              let tangent = ws.valueWithDifferential(tangents: [wrt[k]: direction]).tangent.scalars
+              let base = (line - lo) * outSlot.count
+              for i in 0..<outSlot.count { block[base + i] = tangent[i] }
+            }
+          } else {
+            var passed = false
+            ws.jacobianRows(wrt: wrt, rows: lo..<hi) { row, adjoints in
+              if passed || deadline.hasPassed {
+                passed = true
+                return
+              }
+              var base = (row - lo) * columns
+              for adjoint in adjoints {
+                for j in adjoint.indices { block[base + j] = adjoint[j] }
+                base += adjoint.count
+              }
+            }
+            if passed { throw .deadlinePassed(after: deadline.seconds, retryAfter: 1) }
+          }
+        }
+      } catch {
+        results.fail()
+        return
+      }
+      results.finish(part, block)
+    }
+    if results.failed { throw .deadlinePassed(after: deadline.seconds, retryAfter: 1) }
+    let parted = results.blocks
+    var blocks = counts.map { [Double](repeating: 0, count: outSlot.count * $0) }
+    for part in 0..<parts {
+      let lo = part * lines / parts
+      let hi = (part + 1) * lines / parts
+      let block = parted[part]!
+      for line in lo..<hi {
+        if forward {
+          let k = starts.lastIndex { $0 <= line && $0 < starts.last! } ?? 0
+          let j = line - starts[k]
+          let base = (line - lo) * outSlot.count
+          for i in 0..<outSlot.count { blocks[k][i * counts[k] + j] = block[base + i] }
+        } else {
+          var base = (line - lo) * columns
+          for k in counts.indices {
+            for j in 0..<counts[k] { blocks[k][line * counts[k] + j] = block[base + j] }
+            base += counts[k]
+          }
+        }
+      }
+    }
+    let tensors = zip(wrt, blocks).map { index, block in
+      Tensor(shape: outSlot.shape + program.slots[program.inputs[index].slot].shape, scalars: block)
+    }
+    return (value, tensors)
+  }
+
+  /// The Hessian: by the engine (which colours sparse Hessians) in one workspace, or, when it is dense and large,
+  /// one Hessian-vector product per column spread over idle workers.
+  private func hessian(
+    compiled: CompiledProgram, workspace: Workspace, point: [Tensor], wrt: [Int], fanOut: Bool, deadline: Deadline
+  ) throws(Problem) -> (value: Double, gradient: [Tensor], blocks: [[Tensor]]) {
+    let program = compiled.program
+    let counts = wrt.map { program.slots[program.inputs[$0].slot].count }
+    let columns = counts.reduce(0, +)
+    guard fanOut, pool.workers > 1, columns >= 8, columns * Self.lineWork(program) >= 1 << 16,
+      workspace.hessianProductCount(wrt: wrt) * 2 >= columns
+    else {
+      return workspace.hessian(wrt: wrt)
+    }
+    let value = workspace.evaluate()[0].scalars[0]
+    let parts = min(columns, pool.workers * 2)
+    let starts = counts.reduce(into: [0]) { $0.append($0.last! + $1) }
+    // Part p computes the columns lo..<hi of the whole Hessian (rows: every element of every input).
+    let results = PartResults(parts: parts)
+    pool.fanOut(parts) { part in
+      let lo = part * columns / parts
+      let hi = (part + 1) * columns / parts
+      var block = [Double](repeating: 0, count: (hi - lo) * columns)
+      do throws(Problem) {
+        try compiled.withWorkspace { ws throws(Problem) in
+          compiled.load(point, into: ws)
+          for k in counts.indices {
+            let range = max(lo, starts[k])..<min(hi, starts[k + 1])
+            guard !range.isEmpty else { continue }
+            var passed = false
+            ws.hessianColumns(
+              wrt: wrt, input: k, columns: (range.lowerBound - starts[k])..<(range.upperBound - starts[k])
+            ) {
+              j, gradient, product in
+              if passed || deadline.hasPassed {
+                passed = true
+                return
+              }
+              var base = (starts[k] + j - lo) * columns
+              for tensor in product {
+                for i in tensor.scalars.indices { block[base + i] = tensor.scalars[i] }
+                base += tensor.scalars.count
+              }
+              if j == range.lowerBound - starts[k] { results.offer(gradient) }
+            }
+            if passed { throw .deadlinePassed(after: deadline.seconds, retryAfter: 1) }
+          }
+        }
+      } catch {
+        results.fail()
+        return
+      }
+      results.finish(part, block)
+    }
+    if results.failed { throw .deadlinePassed(after: deadline.seconds, retryAfter: 1) }
+    let parted = results.blocks
+    // column c's values, row r: parted[part][(c - lo) * columns + r]; block [r-input][c-input][i * count_c + j].
+    var blocks = counts.map { rows in counts.map { [Double](repeating: 0, count: rows * $0) } }
+    for part in 0..<parts {
+      let lo = part * columns / parts
+      let hi = (part + 1) * columns / parts
+      let block = parted[part]!
+      for c in lo..<hi {
+        let kc = starts.lastIndex { $0 <= c && $0 < starts.last! } ?? 0
+        let j = c - starts[kc]
+        for kr in counts.indices {
+          for i in 0..<counts[kr] {
+            blocks[kr][kc][i * counts[kc] + j] = block[(c - lo) * columns + starts[kr] + i]
+          }
+        }
+      }
+    }
+    let shapes = wrt.map { program.slots[program.inputs[$0].slot].shape }
+    let tensors = blocks.enumerated().map { r, row in
+      row.enumerated().map { c, block in Tensor(shape: shapes[r] + shapes[c], scalars: block) }
+    }
+    let gradient = results.gradient ?? shapes.map { Tensor(repeating: 0, shape: $0) }
+    return (value, gradient, tensors)
   }
 
   /// Throws 413 when the nested form of a result of `shape` would hold more arrays than a tensor may hold elements:
@@ -103,6 +540,22 @@ struct Compute: Sendable {
     }
   }
 
+  // MARK: Registering graphs
+
+  /// `POST /graphs`: registers the function of the body; returns its id and whether it is new.
+  func register(body: [UInt8]) throws(Problem) -> (id: String, created: Bool) {
+    let request = try decodeObject(body)
+    for (key, _) in request where key != "expr" && key != "graph" {
+      throw .badRequest(
+        key == "graph_id" || key == "at" || key == "batch"
+          ? "'\(key)' cannot be registered; send only the function, as 'expr' or 'graph'"
+          : "unknown field '\(key)'",
+        pointer: JSONPointer().appending(key).description)
+    }
+    let function = try self.function(of: request)
+    return registry.register(function.graph)
+  }
+
   // MARK: Decoding
 
   private func decodeObject(_ body: [UInt8]) throws(Problem) -> JSONObject {
@@ -118,7 +571,8 @@ struct Compute: Sendable {
     return object
   }
 
-  private func function(of request: JSONObject) throws(Problem) -> Graph {
+  /// The function of a request, from `expr`, `graph` or `graph_id`.
+  private func function(of request: JSONObject) throws(Problem) -> Function {
     let given = ["expr", "graph", "graph_id"].filter { request[$0] != nil }
     guard given.count == 1 else {
       let detail =
@@ -128,86 +582,325 @@ struct Compute: Sendable {
       throw .badRequest(detail, pointer: given.count > 1 ? "/\(given[1])" : "")
     }
     if let graph = request["graph"] {
+      let decoded: Graph
       do {
-        return try GraphDecoder.decode(
+        decoded = try GraphDecoder.decode(
           graph, at: "/graph",
           limits: GraphDecoder.Limits(maxNodes: limits.maxGraphNodes, maxTensorElements: limits.maxTensorElements))
       } catch {
         throw .diagnostics(error, exprPointer: "/expr")
       }
+      return Function(
+        key: "g" + CanonicalGraph.string(decoded), graph: decoded, pointer: "/graph", isRegistered: false)
+    }
+    if let id = request["graph_id"] {
+      guard case .string(let id) = id else { throw .badRequest("'graph_id' must be a string", pointer: "/graph_id") }
+      guard let entry = registry.entry(id) else { throw .unknownGraph(id, pointer: "/graph_id") }
+      return Function(key: "i" + id, graph: entry.graph, pointer: "/graph_id", isRegistered: true)
     }
     guard case .string(let source)? = request["expr"] else {
-      if request["expr"] != nil { throw .badRequest("'expr' must be a string", pointer: "/expr") }
-      throw .unprocessable(
-        "'\(given[0])' is not supported yet; send the function as 'expr' or 'graph'", pointer: "/\(given[0])")
+      throw .badRequest("'expr' must be a string", pointer: "/expr")
     }
-    if source.unicodeScalars.count > limits.maxExprLength {
-      // The position is that of the first character past the limit.
-      let message = "'expr' is longer than the limit of \(limits.maxExprLength) characters"
-      throw .expression(Diagnostic(.limit, message, at: limits.maxExprLength), pointer: "/expr")
+    let limits = self.limits
+    let graph = try cache.graph(forExpr: source) { source throws(Problem) in
+      if source.unicodeScalars.count > limits.maxExprLength {
+        // The position is that of the first character past the limit.
+        let message = "'expr' is longer than the limit of \(limits.maxExprLength) characters"
+        throw .expression(Diagnostic(.limit, message, at: limits.maxExprLength), pointer: "/expr")
+      }
+      do throws(Diagnostic) {
+        return try ExprParser.parse(source, maxNodes: limits.maxGraphNodes)
+      } catch {
+        throw .expression(error, pointer: "/expr")
+      }
     }
-    do {
-      return try ExprParser.parse(source, maxNodes: limits.maxGraphNodes)
-    } catch {
-      throw .expression(error, pointer: "/expr")
+    return Function(key: "e" + source, graph: graph, pointer: "/expr", isRegistered: false)
+  }
+
+  /// The point (`at`) or points (`batch`) of a request, each as one tensor per input in graph input order.
+  private func points(of request: JSONObject, function: Function) throws(Problem) -> (points: [[Tensor]], batch: Bool) {
+    switch (request["at"], request["batch"]) {
+    case (.some, .some):
+      throw .badRequest("give either one point as 'at' or several as 'batch', not both", pointer: "/batch")
+    case (nil, nil):
+      throw .badRequest("the request must give the point as 'at' (or the points as 'batch')", pointer: "")
+    case (let at?, nil):
+      return ([try point(at, function: function, pointer: JSONPointer().appending("at"))], false)
+    case (nil, let batch?):
+      guard case .array(let list) = batch else {
+        throw .badRequest("'batch' must be an array of points", pointer: "/batch")
+      }
+      guard list.count <= limits.maxBatchPoints else {
+        throw .tooLarge(
+          "the batch has \(list.count) points, over the limit of \(limits.maxBatchPoints)", pointer: "/batch")
+      }
+      var points: [[Tensor]] = []
+      points.reserveCapacity(list.count)
+      let base = JSONPointer().appending("batch")
+      for (index, value) in list.enumerated() {
+        points.append(try point(value, function: function, pointer: base.appending(index)))
+      }
+      return (points, true)
     }
   }
 
-  private func inputs(of request: JSONObject, graph: Graph) throws(Problem) -> [String: Tensor] {
-    guard let at = request["at"] else {
-      throw .badRequest("the request must give the point as 'at'", pointer: "")
+  /// One point: an object mapping each input name to a tensor.
+  private func point(_ value: JSONValue, function: Function, pointer: JSONPointer) throws(Problem) -> [Tensor] {
+    guard case .object(let values) = value else {
+      let what = pointer.components.first == "at" ? "'at'" : "a batch point"
+      throw .badRequest("\(what) must be an object mapping input names to tensors", pointer: pointer.description)
     }
-    guard case .object(let values) = at else {
-      throw .badRequest("'at' must be an object mapping input names to tensors", pointer: "/at")
-    }
-    let names = graph.inputNames
-    let known = Set(names)
-    var point: [String: Tensor] = [:]
-    for (name, value) in zip(values.keys, values.values) {
-      let pointer = JSONPointer().appending("at").appending(name)
-      guard known.contains(name) else {
-        throw .unprocessable("'\(name)' is not an input of the function", pointer: pointer.description)
+    var point = [Tensor?](repeating: nil, count: function.names.count)
+    for (name, value) in values {
+      let inputPointer = pointer.appending(name)
+      guard let k = function.position(of: name) else {
+        throw .unprocessable("'\(name)' is not an input of the function", pointer: inputPointer.description)
       }
-      let tensor: (shape: [Int], data: [Double])
-      do {
-        tensor = try JSONTensorDecoding.decode(value, maxElements: limits.maxTensorElements, at: pointer)
-      } catch {
-        if error.kind == .overLimit { throw .tooLarge(error.message, pointer: error.pointer.description) }
-        throw .badRequest(error.message, pointer: error.pointer.description)
-      }
-      guard ShapeRules.isAddressable(tensor.shape) else {
-        // E.g. {"shape": [0, 2^52, 2^52], "data": []}: no elements, but extents no index arithmetic can hold.
-        throw .tooLarge("the shape \(tensor.shape) is too large", pointer: pointer.description)
-      }
-      if let declared = graph.declaredShapes[name], declared != tensor.shape {
+      let tensor = try decodeTensor(value, pointer: inputPointer)
+      if let declared = function.graph.declaredShapes[name], declared != tensor.shape {
         throw .unprocessable(
           "the value of '\(name)' has shape \(tensor.shape), but the graph declares \(declared)",
-          pointer: pointer.description)
+          pointer: inputPointer.description)
       }
-      point[name] = Tensor(shape: tensor.shape, scalars: tensor.data)
+      point[k] = tensor
     }
-    for name in names where point[name] == nil {
-      throw .unprocessable("no value is given for the input '\(name)'", pointer: "/at")
+    if let missing = point.firstIndex(where: { $0 == nil }) {
+      throw .unprocessable("no value is given for the input '\(function.names[missing])'", pointer: pointer.description)
     }
-    return point
+    return point.map { $0! }
   }
 
-  /// The indices (in `program.inputs`) of the inputs to differentiate with respect to.
-  private func wrt(of request: JSONObject, program: Program) throws(Problem) -> [Int] {
-    guard let wrt = request["wrt"] else { return Array(program.inputs.indices) }
-    guard case .array(let names) = wrt else {
-      throw .badRequest("'wrt' must be an array of input names", pointer: "/wrt")
-    }
-    var indices: [Int] = []
-    for (position, element) in names.enumerated() {
-      guard case .string(let name) = element else {
-        throw .badRequest("'wrt' must be an array of input names", pointer: "/wrt/\(position)")
+  /// The program for one point's input shapes, from the cache or compiled.
+  private func program(_ function: Function, point: [Tensor], pointer: String) throws(Problem) -> CompiledProgram {
+    let key = ProgramKey(function: function.key, shapes: point.map(\.shape))
+    return try cache.program(for: key, names: function.names) { () throws(Problem) -> Program in
+      var shapes: [String: [Int]] = [:]
+      for (name, tensor) in zip(function.names, point) { shapes[name] = tensor.shape }
+      do throws(Diagnostic) {
+        return try GraphCompiler.compile(function.graph, inputShapes: shapes)
+      } catch {
+        throw function.problem(error)
       }
-      guard let index = program.inputs.firstIndex(where: { $0.name == name }) else {
-        throw .unprocessable("'\(name)' is not an input of the function", pointer: "/wrt/\(position)")
-      }
-      if !indices.contains(index) { indices.append(index) }
     }
-    return indices
   }
+}
+
+/// A tensor from a request, or the problem it has.
+func decodeTensor(_ value: JSONValue, pointer: JSONPointer, maxElements: Int) throws(Problem) -> Tensor {
+  let tensor: (shape: [Int], data: [Double])
+  do {
+    tensor = try JSONTensorDecoding.decode(value, maxElements: maxElements, at: pointer)
+  } catch {
+    if error.kind == .overLimit { throw .tooLarge(error.message, pointer: error.pointer.description) }
+    throw .badRequest(error.message, pointer: error.pointer.description)
+  }
+  guard ShapeRules.isAddressable(tensor.shape) else {
+    // E.g. {"shape": [0, 2^52, 2^52], "data": []}: no elements, but extents no index arithmetic can hold.
+    throw .tooLarge("the shape \(tensor.shape) is too large", pointer: pointer.description)
+  }
+  return Tensor(shape: tensor.shape, scalars: tensor.data)
+}
+
+extension Compute {
+  fileprivate func decodeTensor(_ value: JSONValue, pointer: JSONPointer) throws(Problem) -> Tensor {
+    try AdjointService.decodeTensor(value, pointer: pointer, maxElements: limits.maxTensorElements)
+  }
+}
+
+/// A request's function, resolved.
+struct Function: Sendable {
+  /// What identifies the function in the program cache.
+  let key: String
+  let graph: Graph
+  /// The request field that holds the function.
+  let pointer: String
+  /// Whether the function came from the registry (`graph_id`): its own locations then mean nothing to the client.
+  let isRegistered: Bool
+  /// The graph's input names.
+  let names: [String]
+  private let positions: [String: Int]
+
+  init(key: String, graph: Graph, pointer: String, isRegistered: Bool) {
+    self.key = key
+    self.graph = graph
+    self.pointer = pointer
+    self.isRegistered = isRegistered
+    names = graph.inputNames
+    var positions: [String: Int] = [:]
+    for (k, name) in names.enumerated() { positions[name] = k }
+    self.positions = positions
+  }
+
+  /// The index of input `name` in ``names``.
+  func position(of name: String) -> Int? { positions[name] }
+
+  /// The problem for a located mistake in this function; a registered graph's mistakes point at `/graph_id`.
+  func problem(_ diagnostic: Diagnostic) -> Problem {
+    guard isRegistered else { return .expression(diagnostic, pointer: "/expr") }
+    return .expression(
+      Diagnostic(diagnostic.kind, diagnostic.message, at: JSONPointer().appending("graph_id")), pointer: "/graph_id")
+  }
+}
+
+/// The request fields besides the function and the points, checked for type and range.
+private struct Options {
+  var layout: JSONTensorLayout = .nested
+  var checkNumerics = false
+  var wrt: [(name: String, pointer: String)]?
+  var mode: Workspace.JacobianMode = .auto
+  var eps = 1e-6
+  var tangent: [(name: String, value: Tensor)] = []
+  var cotangent: Tensor?
+
+  init(_ request: JSONObject, product: Compute.Product, limits: ServiceLimits) throws(Problem) {
+    if let layout = request["layout"] {
+      guard case .string(let name) = layout, let known = JSONTensorLayout(rawValue: name) else {
+        throw .badRequest("'layout' must be \"nested\", \"flat\" or \"base64\"", pointer: "/layout")
+      }
+      self.layout = known
+    }
+    if let check = request["check_numerics"] {
+      guard case .bool(let flag) = check else {
+        throw .badRequest("'check_numerics' must be true or false", pointer: "/check_numerics")
+      }
+      checkNumerics = flag
+    }
+    if let wrt = request["wrt"] {
+      guard case .array(let names) = wrt else {
+        throw .badRequest("'wrt' must be an array of input names", pointer: "/wrt")
+      }
+      var list: [(String, String)] = []
+      for (position, element) in names.enumerated() {
+        guard case .string(let name) = element else {
+          throw .badRequest("'wrt' must be an array of input names", pointer: "/wrt/\(position)")
+        }
+        list.append((name, "/wrt/\(position)"))
+      }
+      self.wrt = list
+    }
+    if let mode = request["mode"] {
+      switch mode {
+      case .string("auto"): self.mode = .auto
+      case .string("forward"): self.mode = .forward
+      case .string("reverse"): self.mode = .reverse
+      default: throw .badRequest("'mode' must be \"auto\", \"forward\" or \"reverse\"", pointer: "/mode")
+      }
+    }
+    if let eps = request["eps"] {
+      guard case .number(let value) = eps, value > 0, value.isFinite else {
+        throw .badRequest("'eps' must be a positive number", pointer: "/eps")
+      }
+      self.eps = value
+    }
+    if let tangent = request["tangent"] {
+      guard case .object(let values) = tangent else {
+        throw .badRequest("'tangent' must be an object mapping input names to tensors", pointer: "/tangent")
+      }
+      for (name, value) in values {
+        let pointer = JSONPointer().appending("tangent").appending(name)
+        self.tangent.append(
+          (name, try decodeTensor(value, pointer: pointer, maxElements: limits.maxTensorElements)))
+      }
+    }
+    if product == .vjp {
+      guard let cotangent = request["cotangent"] else {
+        throw .badRequest("/vjp needs 'cotangent', a tensor of the output's shape", pointer: "")
+      }
+      self.cotangent = try decodeTensor(
+        cotangent, pointer: JSONPointer().appending("cotangent"), maxElements: limits.maxTensorElements)
+    }
+  }
+}
+
+/// The options of a request resolved against its function.
+struct Settings: Sendable {
+  let layout: JSONTensorLayout
+  let checkNumerics: Bool
+  /// The positions (in the graph's input names) to differentiate with respect to; `nil`: all inputs.
+  let wrt: [Int]?
+  let mode: Workspace.JacobianMode
+  let eps: Double
+  /// Per graph input, its tangent (`nil`: zero).
+  let tangents: [(Int, Tensor?)]
+  let cotangent: Tensor?
+
+  fileprivate init(_ options: Options, function: Function) throws(Problem) {
+    layout = options.layout
+    checkNumerics = options.checkNumerics
+    mode = options.mode
+    eps = options.eps
+    cotangent = options.cotangent
+    if let names = options.wrt {
+      var positions: [Int] = []
+      for (name, pointer) in names {
+        guard let k = function.position(of: name) else {
+          throw .unprocessable("'\(name)' is not an input of the function", pointer: pointer)
+        }
+        if !positions.contains(k) { positions.append(k) }
+      }
+      wrt = positions
+    } else {
+      wrt = nil
+    }
+    var tangents: [(Int, Tensor?)] = []
+    for (name, value) in options.tangent {
+      guard let k = function.position(of: name) else {
+        throw .unprocessable(
+          "'\(name)' is not an input of the function",
+          pointer: JSONPointer().appending("tangent").appending(name).description)
+      }
+      tangents.append((k, value))
+    }
+    self.tangents = tangents
+  }
+}
+
+/// What the parts of a fanned-out batch produced.
+private final class BatchOutcome: Sendable {
+  private struct State {
+    var fragments: [[UInt8]]
+    var problem: (index: Int, problem: Problem)?
+  }
+
+  private let state: Mutex<State>
+  /// The lowest failing point so far (Int.max: none); parts skip the points after it.
+  private let failedIndex = Atomic<Int>(.max)
+
+  init(parts: Int) { state = Mutex(State(fragments: Array(repeating: [], count: parts))) }
+
+  func failedBefore(_ index: Int) -> Bool { failedIndex.load(ordering: .relaxed) < index }
+
+  func fail(at index: Int, _ problem: Problem) {
+    failedIndex.min(index, ordering: .relaxed)
+    state.withLock { state in
+      if state.problem == nil || index < state.problem!.index { state.problem = (index, problem) }
+    }
+  }
+
+  func finish(_ part: Int, _ bytes: [UInt8]) { state.withLock { $0.fragments[part] = bytes } }
+
+  var firstProblem: Problem? { state.withLock { $0.problem?.problem } }
+  var fragments: [[UInt8]] { state.withLock { $0.fragments } }
+  var byteCount: Int { state.withLock { $0.fragments.reduce(0) { $0 + $1.count } } }
+}
+
+/// What the parts of a fanned-out Jacobian or Hessian produced.
+private final class PartResults: Sendable {
+  private struct State {
+    var blocks: [[Double]?]
+    var gradient: [Tensor]?
+    var failed = false
+  }
+
+  private let state: Mutex<State>
+
+  init(parts: Int) { state = Mutex(State(blocks: Array(repeating: nil, count: parts))) }
+
+  func finish(_ part: Int, _ block: [Double]) { state.withLock { $0.blocks[part] = block } }
+  func offer(_ gradient: [Tensor]) { state.withLock { $0.gradient = $0.gradient ?? gradient } }
+  func fail() { state.withLock { $0.failed = true } }
+
+  var blocks: [[Double]?] { state.withLock { $0.blocks } }
+  var gradient: [Tensor]? { state.withLock { $0.gradient } }
+  var failed: Bool { state.withLock { $0.failed } }
 }

@@ -12,6 +12,17 @@ public struct ServiceConfiguration: Sendable {
   public var maxQueue: Int
   /// The request limits.
   public var limits: ServiceLimits
+  /// Bearer tokens that may call the service; empty: no token is needed. `/healthz`, `/readyz` and
+  /// `/openapi.yaml` stay open either way.
+  public var apiKeys: [String] = []
+  /// Seconds a request may take from its arrival to its answer, waiting for a worker included (30); past it the
+  /// service stops its work and answers 503.
+  public var requestTimeout: Double = 30
+  /// The most bytes of compiled programs kept for reuse (64 MiB); 0 turns the cache off.
+  public var programCacheBytes: Int = 64 << 20
+  /// The most bytes of graphs kept by `POST /graphs` (their canonical JSON; 256 MiB); past it the least recently used
+  /// are forgotten (their ids then answer 404, which clients answer by registering again).
+  public var graphRegistryBytes: Int = 256 << 20
   /// The HTTP server's settings: time-outs, connection cap, compression, TLS, drain deadline. Its host, port and
   /// body limit are replaced by the ones above.
   public var http = HTTPServerConfiguration()
@@ -41,6 +52,8 @@ public struct ServiceLimits: Sendable {
   public var maxTensorElements: Int = 1 << 24
   /// The most nodes in a graph, a JSON `graph` or the graph an `expr` parses to (100,000).
   public var maxGraphNodes: Int = 100_000
+  /// The most points in one `batch` (100,000).
+  public var maxBatchPoints: Int = 100_000
 
   /// The contract's defaults.
   public init() {}

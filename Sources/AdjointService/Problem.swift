@@ -64,6 +64,20 @@ struct Problem: Error, Sendable {
       headers: [("Retry-After", "\(seconds)")])
   }
 
+  static func deadlinePassed(after seconds: Double, retryAfter: Int) -> Problem {
+    Problem(
+      status: 503, type: "https://adjoint.dev/problems/deadline", title: "Service unavailable",
+      detail: "the request was not answered within its limit of \(seconds) s; retry after \(retryAfter) s", errors: [],
+      headers: [("Retry-After", "\(retryAfter)")])
+  }
+
+  static func unknownGraph(_ id: String, pointer: String) -> Problem {
+    let detail = "no graph has the id '\(id)' here; register it with POST /graphs"
+    return Problem(
+      status: 404, type: "https://adjoint.dev/problems/unknown-graph", title: "Unknown graph", detail: detail,
+      errors: pointer.isEmpty ? [] : [Entry(pointer: pointer, message: detail)])
+  }
+
   static func draining(retryAfter seconds: Int) -> Problem {
     Problem(
       status: 503, type: "https://adjoint.dev/problems/draining", title: "Service unavailable",

@@ -1,3 +1,4 @@
+import AdjointExpressions
 import AdjointJSON
 import Dispatch
 import HTTPCore
@@ -12,19 +13,26 @@ import Synchronization
 final class Service: HTTPResponder {
   private let compute: Compute
   private let pool: WorkerPool
+  private let registry: GraphRegistry
+  private let requestTimeout: Double
   /// Set when the server starts draining: `/readyz` then answers 503 so load balancers stop sending new work.
   private let draining = Atomic<Bool>(false)
 
   init(configuration: ServiceConfiguration) {
-    compute = Compute(limits: configuration.limits)
     pool = WorkerPool(workers: configuration.workers, maxQueue: configuration.maxQueue)
+    registry = GraphRegistry(budget: configuration.graphRegistryBytes)
+    let cache = ProgramCache(budget: configuration.programCacheBytes, workers: pool.workers)
+    compute = Compute(limits: configuration.limits, cache: cache, registry: registry, pool: pool)
+    requestTimeout = configuration.requestTimeout
   }
 
-  private static let computeRoutes: [String: Compute.Product] = ["/evaluate": .evaluate, "/gradient": .gradient]
+  private static let computeRoutes: [String: Compute.Product] = Dictionary(
+    uniqueKeysWithValues: Compute.Product.allCases.map { ("/\($0.rawValue)", $0) })
 
   func respond(to request: HTTPRequest, reply: @escaping @Sendable (HTTPResponse) -> Void) {
-    let path = String(request.path)
-    if let product = Self.computeRoutes[path] {
+    let deadline = Deadline(seconds: requestTimeout)
+    let path = request.path
+    if let product = Self.computeRoutes[String(path)] {
       guard request.method == .post else {
         return reply(Self.reply(.methodNotAllowed(request.method.rawValue, allowed: ["POST"])))
       }
@@ -33,14 +41,13 @@ final class Service: HTTPResponder {
       }
       let body = request.body
       let compute = self.compute
-      let accepted = pool.submit {
+      submit(reply) {
         do throws(Problem) {
-          reply(Self.json(try compute.run(product, body: body)))
+          reply(Self.json(try compute.run(product, body: body, deadline: deadline)))
         } catch {
           reply(Self.reply(error))
         }
       }
-      if !accepted { reply(Self.reply(.overloaded(retryAfter: 1))) }
       return
     }
     switch path {
@@ -56,8 +63,57 @@ final class Service: HTTPResponder {
         Self.get(request) {
           HTTPResponse(status: .ok, headers: ["Content-Type": "application/yaml"], body: PackageResources.openapi_yaml)
         })
-    default: reply(Self.reply(.notFound(path)))
+    case "/ops": reply(Self.get(request) { Self.json(Self.opsBody) })
+    case "/graphs":
+      guard request.method == .post else {
+        return reply(Self.reply(.methodNotAllowed(request.method.rawValue, allowed: ["POST"])))
+      }
+      guard Self.isJSON(request.headers["content-type"]) else {
+        return reply(Self.reply(.unsupportedMediaType("the body must be application/json")))
+      }
+      let body = request.body
+      let compute = self.compute
+      submit(reply) {
+        do throws(Problem) {
+          let (id, created) = try compute.register(body: body)
+          var writer = JSONWriter(capacity: 96)
+          writer.beginObject()
+          writer.writeKey("id")
+          writer.write(id)
+          writer.endObject()
+          var headers: HTTPHeaders = ["Content-Type": "application/json"]
+          if created { headers.add(name: "Location", value: "/graphs/\(id)") }
+          reply(HTTPResponse(status: created ? .created : .ok, headers: headers, body: writer.bytes))
+        } catch {
+          reply(Self.reply(error))
+        }
+      }
+    default:
+      if path.hasPrefix("/graphs/") {
+        return reply(graph(request, id: Self.percentDecoded(path.dropFirst("/graphs/".count))))
+      }
+      reply(Self.reply(.notFound(String(path))))
     }
+  }
+
+  /// `GET`, `HEAD` or `DELETE /graphs/{id}`.
+  private func graph(_ request: HTTPRequest, id: String?) -> HTTPResponse {
+    let allowed = ["GET", "HEAD", "DELETE"]
+    guard request.method == .get || request.method == .head || request.method == .delete else {
+      return Self.reply(.methodNotAllowed(request.method.rawValue, allowed: allowed))
+    }
+    guard let id else { return Self.reply(.notFound(String(request.path))) }
+    if request.method == .delete {
+      guard registry.remove(id) else { return Self.reply(.unknownGraph(id, pointer: "")) }
+      return HTTPResponse(status: .noContent, headers: [:], body: [])
+    }
+    guard let entry = registry.entry(id) else { return Self.reply(.unknownGraph(id, pointer: "")) }
+    return Self.json(entry.canonical)
+  }
+
+  /// Queues `job`, or answers 503 when the queue is full.
+  private func submit(_ reply: @escaping @Sendable (HTTPResponse) -> Void, _ job: @escaping @Sendable () -> Void) {
+    if !pool.submit(job) { reply(Self.reply(.overloaded(retryAfter: 1))) }
   }
 
   /// Stops the workers once the queued jobs are done.
@@ -65,6 +121,54 @@ final class Service: HTTPResponder {
 
   /// From now on `/readyz` answers 503.
   func beginDraining() { draining.store(true, ordering: .relaxed) }
+
+  /// The body of `GET /ops`, made once.
+  private static let opsBody: [UInt8] = {
+    var writer = JSONWriter(capacity: 8192)
+    writer.beginObject()
+    writer.writeKey("ops")
+    writer.beginArray()
+    for spec in OpCatalog.all {
+      writer.beginObject()
+      writer.writeKey("name")
+      writer.write(spec.name)
+      writer.writeKey("arity")
+      if let arity = spec.arity { writer.write(arity) } else { writer.writeNull() }
+      writer.writeKey("attrs")
+      writer.beginArray()
+      for attribute in spec.attributes { writer.write(attribute) }
+      writer.endArray()
+      writer.writeKey("doc")
+      writer.write(spec.doc)
+      writer.endObject()
+    }
+    writer.endArray()
+    writer.endObject()
+    return writer.bytes
+  }()
+
+  /// Decodes `%XX` escapes of a path segment; `nil` when an escape is malformed or the result is not UTF-8.
+  static func percentDecoded(_ segment: Substring) -> String? {
+    var bytes: [UInt8] = []
+    var iterator = segment.utf8.makeIterator()
+    func hex(_ byte: UInt8?) -> UInt8? {
+      switch byte {
+      case let b? where b >= 48 && b <= 57: b - 48
+      case let b? where b >= 65 && b <= 70: b - 55
+      case let b? where b >= 97 && b <= 102: b - 87
+      default: nil
+      }
+    }
+    while let byte = iterator.next() {
+      if byte == UInt8(ascii: "%") {
+        guard let high = hex(iterator.next()), let low = hex(iterator.next()) else { return nil }
+        bytes.append(high << 4 | low)
+      } else {
+        bytes.append(byte)
+      }
+    }
+    return String(validating: bytes, as: UTF8.self)
+  }
 
   private static func get(_ request: HTTPRequest, _ answer: () -> HTTPResponse) -> HTTPResponse {
     guard request.method == .get || request.method == .head else {

@@ -9,6 +9,8 @@ import Synchronization
 /// the job and the service answers 503 with `Retry-After`.
 final class WorkerPool: Sendable {
   private struct State {
+    /// Parts of fanned-out jobs: taken before waiting jobs, and not counted against `maxQueue`.
+    var parts: [FanOut] = []
     var waiting: [(@Sendable () -> Void)?] = []
     var head = 0
     var stopped = false
@@ -37,6 +39,30 @@ final class WorkerPool: Sendable {
   /// The number of jobs waiting for a worker.
   var queueDepth: Int { state.withLock { $0.waitingCount } }
 
+  /// The number of workers running a job.
+  var busyWorkers: Int { busy.load(ordering: .relaxed) }
+  private let busy = Atomic<Int>(0)
+
+  /// Runs `body(0)`, …, `body(count - 1)` on the calling thread and on idle workers, and returns when all have
+  /// returned. Meant to be called from a job: the caller works through the parts itself, so the call finishes even
+  /// when no other worker is free, and it never waits for a part that no thread has started.
+  func fanOut(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
+    guard count > 1, workers > 1 else {
+      for index in 0..<count { body(index) }
+      return
+    }
+    let job = FanOut(count: count, body: body)
+    let helpers = min(workers - 1, count - 1)
+    let queued = state.withLock { state -> Bool in
+      guard !state.stopped else { return false }
+      for _ in 0..<helpers { state.parts.append(job) }
+      return true
+    }
+    if queued { for _ in 0..<helpers { ready.signal() } }
+    job.work()
+    job.waitUntilDone()
+  }
+
   /// Queues a job; returns false, without queueing it, when the queue is full or the pool is stopped.
   func submit(_ job: @escaping @Sendable () -> Void) -> Bool {
     let accepted = state.withLock { state -> Bool in
@@ -58,6 +84,7 @@ final class WorkerPool: Sendable {
     while true {
       ready.wait()
       let job = state.withLock { state -> (@Sendable () -> Void)?? in
+        if let part = state.parts.popLast() { return .some({ part.work() }) }
         guard state.waitingCount > 0 else { return state.stopped ? .some(nil) : nil }
         let job = state.waiting[state.head]
         state.waiting[state.head] = nil
@@ -69,10 +96,43 @@ final class WorkerPool: Sendable {
         return .some(job)
       }
       switch job {
-      case .some(.some(let work)): work()
+      case .some(.some(let work)):
+        busy.add(1, ordering: .relaxed)
+        work()
+        busy.subtract(1, ordering: .relaxed)
       case .some(.none): return
       case .none: continue
       }
     }
+  }
+}
+
+/// One fanned-out job: its parts are claimed one at a time by whichever threads call ``work()``.
+private final class FanOut: Sendable {
+  let count: Int
+  let body: @Sendable (Int) -> Void
+  private let next = Atomic<Int>(0)
+  private let remaining: Atomic<Int>
+  private let finished = DispatchSemaphore(value: 0)
+
+  init(count: Int, body: @escaping @Sendable (Int) -> Void) {
+    self.count = count
+    self.body = body
+    remaining = Atomic(count)
+  }
+
+  /// Runs unclaimed parts until none is left.
+  func work() {
+    while true {
+      let index = next.wrappingAdd(1, ordering: .relaxed).oldValue
+      guard index < count else { return }
+      body(index)
+      if remaining.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { finished.signal() }
+    }
+  }
+
+  /// Blocks until every part has returned.
+  func waitUntilDone() {
+    finished.wait()
   }
 }

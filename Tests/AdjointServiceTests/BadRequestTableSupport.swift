@@ -66,13 +66,6 @@ struct TableRow: Sendable {
   }
 }
 
-/// A row API.md requires but the server does not yet do, and how the server answered when the row was written.
-struct TableDeviation: Sendable {
-  var row: TableRow
-  /// The server's answer when this was written (for people; the test only checks that `row` still fails).
-  var observed: String
-}
-
 /// One HTTP response, read over a fresh connection that the client closes after it.
 struct TableResponse {
   var status: Int

@@ -6,9 +6,8 @@ import XCTest
 /// `errors[0].pointer`, `errors[0].position` and exact `errors[0].message` (or `detail` when there is no entry)
 /// that the server must answer.
 ///
-/// `rows` are what the server does and API.md requires. `knownDeviations` are what API.md requires and the server
-/// does not do yet; the test checks that each of them still fails, so that fixing one makes this test fail until the
-/// row is moved to `rows` (with its exact message filled in).
+/// Every row is what API.md requires and the server does; a few rows are requests that must succeed with an exact
+/// body (the accepted side of a limit, the response layouts).
 final class BadRequestTableTests: LiveServerTestCase {
   func testEveryRowGetsTheAnswerAPIRequires() throws {
     let port = try serverPort()
@@ -27,24 +26,8 @@ final class BadRequestTableTests: LiveServerTestCase {
     try assertServerStillServes(port: port)
   }
 
-  func testKnownDeviationsStillDeviate() throws {
-    let port = try serverPort()
-    for deviation in Self.knownDeviations {
-      let row = deviation.row
-      guard let response = sendTableRow(port: port, row) else {
-        XCTFail("[\(row.label)] no response to \(Self.shown(row))")
-        continue
-      }
-      XCTAssertFalse(
-        tableMismatches(response, row.expected).isEmpty,
-        "[\(row.label)] now answers as API.md requires: move it from knownDeviations to rows, with its exact "
-          + "pointer, position and message — got \(response.status) \(response.body)")
-    }
-    try assertServerStillServes(port: port)
-  }
-
   func testLabelsAreUnique() {
-    let labels = (Self.rows.map(\.label) + Self.knownDeviations.map(\.row.label))
+    let labels = Self.rows.map(\.label)
     XCTAssertEqual(Set(labels).count, labels.count)
   }
 
@@ -114,16 +97,6 @@ final class BadRequestTableTests: LiveServerTestCase {
     TableRow(
       label: label, path: path, body: Array(body.utf8), contentType: contentType,
       expected: TableExpectation(status: 200, body: .exactly(response)))
-  }
-
-  /// A row of `knownDeviations`: what API.md requires, with `.unspecified` where it leaves a field open.
-  private static func required(
-    _ label: String, path: String = "/gradient", _ body: String, headers: [TableRow.Header] = [],
-    _ expected: TableExpectation, observed: String
-  ) -> TableDeviation {
-    TableDeviation(
-      row: TableRow(label: label, path: path, body: Array(body.utf8), headers: headers, expected: expected),
-      observed: observed)
   }
 
   /// `text` as a JSON string, escaped by the project's own writer.
@@ -290,7 +263,7 @@ final class BadRequestTableTests: LiveServerTestCase {
   ]
 
   private static let types: [TableRow] = [
-    bad("no at", #"{"expr": "x"}"#, 400, "", "the request must give the point as 'at'"),
+    bad("no at", #"{"expr": "x"}"#, 400, "", "the request must give the point as 'at' (or the points as 'batch')"),
     bad(
       "at is an array", #"{"expr": "x", "at": [1]}"#, 400, "/at",
       "'at' must be an object mapping input names to tensors"),
@@ -705,54 +678,82 @@ final class BadRequestTableTests: LiveServerTestCase {
     bad(
       "field name needing escapes", #"{"expr": "x", "at": {"x": 1}, "a/b~c": 1}"#, 400, "/a~1b~0c",
       "unknown field 'a/b~c'"),
-  ]
 
-  // MARK: Known deviations
-
-  private static func problem(
-    _ status: Int, _ pointer: TableCheck<String>, at position: TableCheck<Int> = .absent,
-    _ message: TableCheck<String> = .unspecified
-  ) -> TableExpectation {
-    TableExpectation(status: status, pointer: pointer, position: position, message: message, detail: .unspecified)
-  }
-
-  static let knownDeviations: [TableDeviation] = [
-    // API.md: "unknown path or graph id" is a 404.
-    required(
-      "unknown graph_id", path: "/evaluate", #"{"graph_id": "sha256:0000", "at": {"x": 1}}"#,
-      problem(404, .exactly("/graph_id")),
-      observed: "422 /graph_id \"'graph_id' is not supported yet; send the function as 'expr' or 'graph'\""),
-
-    // Request fields and encodings of the contract.
-    required(
+    // graph_id, check_numerics, layouts, batches and the other products.
+    bad(
+      "unknown graph_id", path: "/evaluate", #"{"graph_id": "sha256:0000", "at": {"x": 1}}"#, 404, "/graph_id",
+      "no graph has the id 'sha256:0000' here; register it with POST /graphs"),
+    bad(
+      "graph_id not a string", path: "/evaluate", #"{"graph_id": 7, "at": {"x": 1}}"#, 400, "/graph_id",
+      "'graph_id' must be a string"),
+    bad(
       "check_numerics names the node", path: "/evaluate",
-      #"{"expr": "2 * log(x)", "at": {"x": 0}, "check_numerics": true}"#,
-      problem(422, .exactly("/expr"), at: .exactly(4)),
-      observed: "400 /check_numerics \"unknown field 'check_numerics'\""),
-    required(
+      #"{"expr": "2 * log(x)", "at": {"x": 0}, "check_numerics": true}"#, 422, "/expr",
+      "log produced a NaN or an infinity in the forward pass", at: 4),
+    bad(
+      "check_numerics in the backward pass", #"{"expr": "sqrt(x)", "at": {"x": 0}, "check_numerics": true}"#,
+      422, "/expr", "sqrt produced a NaN or an infinity in the backward pass", at: 0),
+    bad(
+      "check_numerics names a graph node", path: "/evaluate",
+      #"{"graph": {"nodes": [{"id": "a", "op": "log", "args": ["x"]}, {"id": "b", "op": "mul", "args": ["a", 2]}]}, "at": {"x": -1}, "check_numerics": true}"#,
+      422, "/graph/nodes/0", "log produced a NaN or an infinity in the forward pass"),
+    bad(
+      "check_numerics: non-finite input", #"{"expr": "x", "at": {"x": "NaN"}, "check_numerics": true}"#, 422, "/at/x",
+      "the input 'x' holds a NaN or an infinity"),
+    bad(
+      "check_numerics not a bool", #"{"expr": "x", "at": {"x": 1}, "check_numerics": 1}"#, 400, "/check_numerics",
+      "'check_numerics' must be true or false"),
+    ok(
       "layout flat", path: "/evaluate", #"{"expr": "x", "at": {"x": 1}, "layout": "flat"}"#,
-      TableExpectation(status: 200, body: .exactly(#"{"values":{"out":{"shape":[],"data":[1.0]}}}"#)),
-      observed: "400 /layout \"unknown field 'layout'\""),
-    required(
+      #"{"values":{"out":{"shape":[],"data":[1.0]}}}"#),
+    ok(
+      "layout base64", path: "/evaluate", #"{"expr": "x", "at": {"x": [1]}, "layout": "base64"}"#,
+      #"{"values":{"out":{"shape":[1],"base64":"AAAAAAAA8D8="}}}"#),
+    bad(
+      "unknown layout", #"{"expr": "x", "at": {"x": 1}, "layout": "csv"}"#, 400, "/layout",
+      #"'layout' must be "nested", "flat" or "base64""#),
+    bad(
       "batch: extra input in a point", path: "/evaluate", #"{"expr": "x", "batch": [{"x": 1}, {"x": 2, "y": 3}]}"#,
-      problem(422, .exactly("/batch/1/y")), observed: "400 /batch \"unknown field 'batch'\""),
-    required(
-      "batch: ragged point", path: "/evaluate", #"{"expr": "sum(x)", "batch": [{"x": [[1, 2], [3]]}]}"#,
-      problem(400, .exactly("/batch/0/x/1")), observed: "400 /batch \"unknown field 'batch'\""),
-
-    // Endpoints of the contract that do not exist yet.
-    required(
-      "jacobian: unknown mode", path: "/jacobian", #"{"expr": "x", "at": {"x": 1}, "mode": "sideways"}"#,
-      problem(400, .exactly("/mode")), observed: "404 \"there is nothing at /jacobian\""),
-    required(
-      "jvp: tangent names a non-input", path: "/jvp", #"{"expr": "x", "at": {"x": 1}, "tangent": {"q": 1}}"#,
-      problem(422, .exactly("/tangent/q")), observed: "404 \"there is nothing at /jvp\""),
-    required(
+      422, "/batch/1/y", "'y' is not an input of the function"),
+    bad(
+      "batch: ragged point", path: "/evaluate", #"{"expr": "sum(x)", "batch": [{"x": [[1, 2], [3]]}]}"#, 400,
+      "/batch/0/x/1", "ragged array: expected 2 elements, found 1"),
+    bad(
+      "batch: missing input", path: "/evaluate", #"{"expr": "x + y", "batch": [{"x": 1, "y": 2}, {"x": 1}]}"#, 422,
+      "/batch/1", "no value is given for the input 'y'"),
+    bad(
+      "batch: not an array", #"{"expr": "x", "batch": {"x": 1}}"#, 400, "/batch", "'batch' must be an array of points"),
+    bad(
+      "batch: point not an object", #"{"expr": "x", "batch": [{"x": 1}, 2]}"#, 400, "/batch/1",
+      "a batch point must be an object mapping input names to tensors"),
+    bad(
+      "batch and at", #"{"expr": "x", "at": {"x": 1}, "batch": [{"x": 1}]}"#, 400, "/batch",
+      "give either one point as 'at' or several as 'batch', not both"),
+    ok("empty batch", #"{"expr": "x", "batch": []}"#, #"{"results":[]}"#),
+    bad(
+      "jacobian: unknown mode", path: "/jacobian", #"{"expr": "x", "at": {"x": 1}, "mode": "sideways"}"#, 400,
+      "/mode", #"'mode' must be "auto", "forward" or "reverse""#),
+    bad(
+      "jvp: tangent names a non-input", path: "/jvp", #"{"expr": "x", "at": {"x": 1}, "tangent": {"q": 1}}"#, 422,
+      "/tangent/q", "'q' is not an input of the function"),
+    bad(
+      "jvp: tangent of the wrong shape", path: "/jvp", #"{"expr": "x", "at": {"x": [1, 2]}, "tangent": {"x": 1}}"#,
+      422, "/tangent/x", "the tangent of 'x' has shape [], but 'x' has shape [2]"),
+    bad(
       "vjp: cotangent of the wrong shape", path: "/vjp",
-      #"{"expr": "x * 2", "at": {"x": [1, 2]}, "cotangent": [1, 2, 3]}"#,
-      problem(422, .exactly("/cotangent")), observed: "404 \"there is nothing at /vjp\""),
-    required(
-      "hessian: non-scalar output", path: "/hessian", #"{"expr": "x * 2", "at": {"x": [1, 2]}}"#,
-      problem(422, .exactly("/expr"), at: .present), observed: "404 \"there is nothing at /hessian\""),
+      #"{"expr": "x * 2", "at": {"x": [1, 2]}, "cotangent": [1, 2, 3]}"#, 422, "/cotangent",
+      "the cotangent has shape [3], but the output has shape [2]"),
+    bad(
+      "vjp: no cotangent", path: "/vjp", #"{"expr": "x * 2", "at": {"x": [1, 2]}}"#, 400, "",
+      "/vjp needs 'cotangent', a tensor of the output's shape"),
+    bad(
+      "hessian: non-scalar output", path: "/hessian", #"{"expr": "x * 2", "at": {"x": [1, 2]}}"#, 422, "/expr",
+      "the output has shape [2]; a Hessian needs an output with exactly one element", at: 2),
+    bad(
+      "gradcheck: eps not positive", path: "/gradcheck", #"{"expr": "x", "at": {"x": 1}, "eps": 0}"#, 400, "/eps",
+      "'eps' must be a positive number"),
+    bad(
+      "graphs: at is not registered", path: "/graphs", #"{"expr": "x", "at": {"x": 1}}"#, 400, "/at",
+      "'at' cannot be registered; send only the function, as 'expr' or 'graph'"),
   ]
 }

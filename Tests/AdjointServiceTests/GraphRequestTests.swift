@@ -86,7 +86,7 @@ final class GraphRequestTests: LiveServerTestCase {
     ] {
       XCTAssertEqual(try post("/evaluate", body).status, 400, body)
     }
-    XCTAssertEqual(try post("/evaluate", #"{"graph_id": "sha256:00", "at": {}}"#).status, 422)
+    XCTAssertEqual(try post("/evaluate", #"{"graph_id": "sha256:00", "at": {}}"#).status, 404)
   }
 
   func testNodeLimitIsInclusive() throws {
