@@ -108,6 +108,9 @@ struct Compute: Sendable {
   private func batch(
     _ product: Product, _ settings: Settings, function: Function, points: [[Tensor]], deadline: Deadline
   ) throws(Problem) -> [UInt8] {
+    if let answered = try vectorizedBatch(product, settings, function: function, points: points, deadline: deadline) {
+      return answered
+    }
     // Compile (or find) every distinct program first, in point order, so that errors come in point order.
     var programs: [CompiledProgram] = []
     var byShapes: [[[Int]]: CompiledProgram] = [:]
@@ -150,19 +153,22 @@ struct Compute: Sendable {
       outcome.finish(part, writer.bytes)
     }
     if let problem = outcome.firstProblem { throw problem }
-    var writer = JSONWriter(capacity: outcome.byteCount + 16)
-    writer.beginObject()
-    writer.writeKey("results")
-    var joined: [UInt8] = [UInt8(ascii: "[")]
-    joined.reserveCapacity(outcome.byteCount + 2)
-    for fragment in outcome.fragments where fragment.count > 2 {
-      if joined.count > 1 { joined.append(UInt8(ascii: ",")) }
+    return joinResults(outcome)
+  }
+
+  /// `{"results": [...]}` from the parts' arrays, in order.
+  func joinResults(_ outcome: BatchOutcome) -> [UInt8] {
+    let fragments = outcome.fragments
+    var joined: [UInt8] = Array(#"{"results":["#.utf8)
+    joined.reserveCapacity(fragments.reduce(0) { $0 + $1.count } + 16)
+    var first = true
+    for fragment in fragments where fragment.count > 2 {
+      if !first { joined.append(UInt8(ascii: ",")) }
+      first = false
       joined.append(contentsOf: fragment[1..<(fragment.count - 1)])
     }
-    joined.append(UInt8(ascii: "]"))
-    writer.writeRawValue(joined)
-    writer.endObject()
-    return writer.bytes
+    joined.append(contentsOf: "]}".utf8)
+    return joined
   }
 
   // MARK: One point
@@ -591,7 +597,8 @@ struct Compute: Sendable {
         throw .diagnostics(error, exprPointer: "/expr")
       }
       return Function(
-        key: "g" + CanonicalGraph.string(decoded), graph: decoded, pointer: "/graph", isRegistered: false)
+        key: "g" + SHA256.hash(Function.structure(of: decoded)).hexString, graph: decoded, pointer: "/graph",
+        isRegistered: false)
     }
     if let id = request["graph_id"] {
       guard case .string(let id) = id else { throw .badRequest("'graph_id' must be a string", pointer: "/graph_id") }
@@ -731,6 +738,63 @@ struct Function: Sendable {
     self.positions = positions
   }
 
+  /// The bytes that tell two decoded graphs apart for the program cache: every node's kind, arguments, attributes
+  /// and position (positions locate errors and `check_numerics` findings), and the outputs. Cheaper than the
+  /// canonical form, which also renames and reorders.
+  static func structure(of graph: Graph) -> [UInt8] {
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(24 * graph.nodes.count + 16)
+    func int(_ value: Int) { withUnsafeBytes(of: Int64(value).littleEndian) { bytes.append(contentsOf: $0) } }
+    func double(_ value: Double) { int(Int(Int64(bitPattern: value.bitPattern))) }
+    func string(_ text: String) {
+      int(text.utf8.count)
+      bytes.append(contentsOf: text.utf8)
+    }
+    for node in graph.nodes {
+      int(node.position)
+      switch node.kind {
+      case .input(let name):
+        bytes.append(1)
+        string(name)
+      case .constant(let value):
+        bytes.append(2)
+        double(value)
+      case .operation(let name, let arguments, let attributes):
+        bytes.append(3)
+        string(name)
+        int(arguments.count)
+        for argument in arguments { int(argument) }
+        int(attributes.count)
+        for attribute in attributes {
+          string(attribute.name)
+          int(attribute.position)
+          switch attribute.value {
+          case .number(let value):
+            bytes.append(1)
+            double(value)
+          case .numbers(let values):
+            bytes.append(2)
+            int(values.count)
+            for value in values { double(value) }
+          case .bool(let flag):
+            bytes.append(flag ? 3 : 4)
+          case .tensor(let shape, let scalars):
+            bytes.append(5)
+            int(shape.count)
+            for extent in shape { int(extent) }
+            for value in scalars { double(value) }
+          }
+        }
+      }
+    }
+    int(graph.outputs.count)
+    for output in graph.outputs {
+      string(output.name)
+      int(output.node)
+    }
+    return bytes
+  }
+
   /// The index of input `name` in ``names``.
   func position(of name: String) -> Int? { positions[name] }
 
@@ -856,7 +920,7 @@ struct Settings: Sendable {
 }
 
 /// What the parts of a fanned-out batch produced.
-private final class BatchOutcome: Sendable {
+final class BatchOutcome: Sendable {
   private struct State {
     var fragments: [[UInt8]]
     var problem: (index: Int, problem: Problem)?
@@ -881,7 +945,6 @@ private final class BatchOutcome: Sendable {
 
   var firstProblem: Problem? { state.withLock { $0.problem?.problem } }
   var fragments: [[UInt8]] { state.withLock { $0.fragments } }
-  var byteCount: Int { state.withLock { $0.fragments.reduce(0) { $0 + $1.count } } }
 }
 
 /// What the parts of a fanned-out Jacobian or Hessian produced.
