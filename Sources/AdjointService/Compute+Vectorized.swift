@@ -32,25 +32,19 @@ extension Compute {
     }
   }
 
-  /// The batch answered by vectorised programs, or `nil` when the batch or the product does not allow it (the
-  /// caller then answers point by point).
+  /// The batch answered by vectorised programs, or `nil` when the function or the product does not allow it (the
+  /// caller then answers point by point). `columns` holds, per input, its value at each of the `count` points.
   func vectorizedBatch(
-    _ product: Product, _ settings: Settings, function: Function, points: [[Tensor]], deadline: Deadline
+    _ product: Product, _ settings: Settings, function: Function, columns: [[Double]], count: Int,
+    deadline: Deadline
   ) throws(Problem) -> [UInt8]? {
-    guard product != .gradcheck, !settings.checkNumerics, points.count >= 2, Self.isElementwise(function.graph),
-      points.allSatisfy({ $0.allSatisfy { $0.shape.isEmpty } }),
+    guard product != .gradcheck, !settings.checkNumerics, count >= 2, Self.isElementwise(function.graph),
       settings.tangents.allSatisfy({ $0.1?.shape.isEmpty ?? true }), settings.cotangent?.shape.isEmpty ?? true
     else { return nil }
     let inputs = function.names.count
-    // Columns: per input, its value at every point.
-    var columns = [[Double]](repeating: [], count: inputs)
-    for k in 0..<inputs {
-      columns[k].reserveCapacity(points.count)
-      for point in points { columns[k].append(point[k].scalars[0]) }
-    }
     let length = Self.vectorLength
-    let parts = (points.count + length - 1) / length
-    let total = points.count
+    let parts = (count + length - 1) / length
+    let total = count
     let lanes = { @Sendable (part: Int) in (part * length)..<min(total, (part + 1) * length) }
     // Compile (or find) the programs first: at most two lengths.
     var compiled: [Int: CompiledProgram] = [:]

@@ -87,30 +87,34 @@ struct Compute: Sendable {
     }
     let options = try Options(request, product: product, limits: limits)
     let function = try self.function(of: request)
-    let (points, isBatch) = try self.points(of: request, function: function)
+    let (batchPoints, single) = try self.points(of: request, function: function)
     let settings = try Settings(options, function: function)
 
-    if !isBatch {
-      let compiled = try program(function, point: points[0], pointer: "/at")
+    if let point = single {
+      let compiled = try program(function, point: point, pointer: "/at")
       var writer = JSONWriter(capacity: 256)
       try compiled.withWorkspace { workspace throws(Problem) in
         try answer(
-          product, settings, function: function, compiled: compiled, workspace: workspace, point: points[0],
+          product, settings, function: function, compiled: compiled, workspace: workspace, point: point,
           pointIndex: nil, fanOut: true, deadline: deadline, into: &writer)
       }
       return writer.bytes
     }
-    return try batch(product, settings, function: function, points: points, deadline: deadline)
+    return try batch(product, settings, function: function, points: batchPoints, deadline: deadline)
   }
 
   // MARK: Batches
 
   private func batch(
-    _ product: Product, _ settings: Settings, function: Function, points: [[Tensor]], deadline: Deadline
+    _ product: Product, _ settings: Settings, function: Function, points batch: Points, deadline: Deadline
   ) throws(Problem) -> [UInt8] {
-    if let answered = try vectorizedBatch(product, settings, function: function, points: points, deadline: deadline) {
+    if case .scalars(let columns, let count) = batch,
+      let answered = try vectorizedBatch(
+        product, settings, function: function, columns: columns, count: count, deadline: deadline)
+    {
       return answered
     }
+    let points = batch.tensors
     // Compile (or find) every distinct program first, in point order, so that errors come in point order.
     var programs: [CompiledProgram] = []
     var byShapes: [[[Int]]: CompiledProgram] = [:]
@@ -624,15 +628,16 @@ struct Compute: Sendable {
     return Function(key: "e" + source, graph: graph, pointer: "/expr", isRegistered: false)
   }
 
-  /// The point (`at`) or points (`batch`) of a request, each as one tensor per input in graph input order.
-  private func points(of request: JSONObject, function: Function) throws(Problem) -> (points: [[Tensor]], batch: Bool) {
+  /// The point (`at`) or points (`batch`) of a request, each as one tensor per input in graph input order: the
+  /// point, or `nil` and the batch.
+  private func points(of request: JSONObject, function: Function) throws(Problem) -> (Points, [Tensor]?) {
     switch (request["at"], request["batch"]) {
     case (.some, .some):
       throw .badRequest("give either one point as 'at' or several as 'batch', not both", pointer: "/batch")
     case (nil, nil):
       throw .badRequest("the request must give the point as 'at' (or the points as 'batch')", pointer: "")
     case (let at?, nil):
-      return ([try point(at, function: function, pointer: JSONPointer().appending("at"))], false)
+      return (.tensors([]), try point(at, function: function, pointer: JSONPointer().appending("at")))
     case (nil, let batch?):
       guard case .array(let list) = batch else {
         throw .badRequest("'batch' must be an array of points", pointer: "/batch")
@@ -641,14 +646,37 @@ struct Compute: Sendable {
         throw .tooLarge(
           "the batch has \(list.count) points, over the limit of \(limits.maxBatchPoints)", pointer: "/batch")
       }
+      if let columns = Self.scalarColumns(list, function: function) {
+        return (.scalars(columns, count: list.count), nil)
+      }
       var points: [[Tensor]] = []
       points.reserveCapacity(list.count)
       let base = JSONPointer().appending("batch")
       for (index, value) in list.enumerated() {
         points.append(try point(value, function: function, pointer: base.appending(index)))
       }
-      return (points, true)
+      return (.tensors(points), nil)
     }
+  }
+
+  /// The batch as one column of numbers per input, when every point gives every input as a plain JSON number (the
+  /// common case of many scalar points); `nil` otherwise, and the points are decoded one by one (which also finds
+  /// the mistakes, with their pointers).
+  private static func scalarColumns(_ list: JSONArray, function: Function) -> [[Double]]? {
+    let inputs = function.names.count
+    var columns = [[Double]](repeating: [], count: inputs)
+    for k in 0..<inputs { columns[k].reserveCapacity(list.count) }
+    for value in list {
+      guard case .object(let point) = value, point.count == inputs else { return nil }
+      for (name, element) in point {
+        guard case .number(let number) = element, let k = function.position(of: name),
+          function.graph.declaredShapes[name]?.isEmpty ?? true
+        else { return nil }
+        columns[k].append(number)
+      }
+    }
+    // Keys are unique within an object, so every column is full exactly when every name was given once.
+    return columns.allSatisfy({ $0.count == list.count }) ? columns : nil
   }
 
   /// One point: an object mapping each input name to a tensor.
@@ -659,15 +687,20 @@ struct Compute: Sendable {
     }
     var point = [Tensor?](repeating: nil, count: function.names.count)
     for (name, value) in values {
-      let inputPointer = pointer.appending(name)
       guard let k = function.position(of: name) else {
-        throw .unprocessable("'\(name)' is not an input of the function", pointer: inputPointer.description)
+        throw .unprocessable(
+          "'\(name)' is not an input of the function", pointer: pointer.appending(name).description)
       }
-      let tensor = try decodeTensor(value, pointer: inputPointer)
+      let tensor: Tensor
+      if case .number(let number) = value {
+        tensor = Tensor(shape: [], scalars: [number])
+      } else {
+        tensor = try decodeTensor(value, pointer: pointer.appending(name))
+      }
       if let declared = function.graph.declaredShapes[name], declared != tensor.shape {
         throw .unprocessable(
           "the value of '\(name)' has shape \(tensor.shape), but the graph declares \(declared)",
-          pointer: inputPointer.description)
+          pointer: pointer.appending(name).description)
       }
       point[k] = tensor
     }
@@ -711,6 +744,23 @@ func decodeTensor(_ value: JSONValue, pointer: JSONPointer, maxElements: Int) th
 extension Compute {
   fileprivate func decodeTensor(_ value: JSONValue, pointer: JSONPointer) throws(Problem) -> Tensor {
     try AdjointService.decodeTensor(value, pointer: pointer, maxElements: limits.maxTensorElements)
+  }
+}
+
+/// The points of a batch.
+enum Points {
+  /// One tensor per input, per point.
+  case tensors([[Tensor]])
+  /// Every input scalar at every point: one column of `count` numbers per input.
+  case scalars([[Double]], count: Int)
+
+  /// One tensor per input, per point.
+  var tensors: [[Tensor]] {
+    switch self {
+    case .tensors(let points): return points
+    case .scalars(let columns, let count):
+      return (0..<count).map { i in columns.map { Tensor(shape: [], scalars: [$0[i]]) } }
+    }
   }
 }
 
@@ -796,7 +846,10 @@ struct Function: Sendable {
   }
 
   /// The index of input `name` in ``names``.
-  func position(of name: String) -> Int? { positions[name] }
+  func position(of name: String) -> Int? {
+    guard names.count > 8 else { return names.firstIndex(of: name) }
+    return positions[name]
+  }
 
   /// The problem for a located mistake in this function; a registered graph's mistakes point at `/graph_id`.
   func problem(_ diagnostic: Diagnostic) -> Problem {
