@@ -4,7 +4,8 @@
 //
 // `active[slot]` says whether a slot's adjoint is wanted (it depends on an input being differentiated); the reverse
 // sweep skips inactive instructions and never writes adjoints of inactive operands. Programs whose slots all hold one
-// element and whose ops are all elementwise run a specialised scalar loop.
+// element and whose ops are all elementwise run specialised scalar loops; a workspace's replay of one keeps the chain
+// of dependent results in registers (``ScalarStep``).
 
 /// Runs programs over arenas of numbers.
 enum Executor {
@@ -14,8 +15,12 @@ enum Executor {
     _ registers: UnsafeMutablePointer<T>, derivatives: UnsafeMutablePointer<Double>? = nil
   ) {
     if T.self == Double.self && program.allScalar {
-      values.withMemoryRebound(to: Double.self, capacity: program.arenaCount) {
-        scalarForward(program, $0, derivatives: derivatives)
+      values.withMemoryRebound(to: Double.self, capacity: program.arenaCount) { v in
+        if let derivatives {
+          scalarReplayForward(program, v, derivatives)
+        } else {
+          scalarForward(program, v)
+        }
       }
       return
     }
@@ -87,8 +92,11 @@ enum Executor {
     if T.self == Double.self && program.allScalar {
       values.withMemoryRebound(to: Double.self, capacity: program.arenaCount) { v in
         adjoints.withMemoryRebound(to: Double.self, capacity: program.arenaCount) { g in
-          scalarReverse(
-            program.code, v, g, derivatives: derivatives, firstContributions: program.scalarFirstContributions)
+          if let derivatives {
+            scalarReplayReverse(program, v, g, derivatives)
+          } else {
+            scalarReverse(program.code, v, g, firstContributions: program.scalarFirstContributions)
+          }
         }
       }
       return
@@ -206,11 +214,9 @@ enum Executor {
 
   // MARK: Scalar programs
 
-  /// The forward sweep of a scalar program. With `derivatives`, `sin` and `cos` also store their derivative there
-  /// (from one sincos), for a reverse sweep right after.
-  static func scalarForward(
-    _ program: Program, _ v: UnsafeMutablePointer<Double>, derivatives: UnsafeMutablePointer<Double>? = nil
-  ) {
+  /// The forward sweep of a scalar program, for a caller that keeps no derivatives (a workspace's replay runs
+  /// ``scalarReplayForward(_:_:_:)``).
+  static func scalarForward(_ program: Program, _ v: UnsafeMutablePointer<Double>) {
     program.code.withUnsafeBufferPointer { code in
       for instruction in code {
         let (o, a, b) = (Int(instruction.out), Int(instruction.a), Int(instruction.b))
@@ -219,19 +225,6 @@ enum Executor {
         case .sub: v[o] = v[a] - v[b]
         case .mul: v[o] = v[a] * v[b]
         case .div: v[o] = v[a] / v[b]
-        case .sin:
-          if let d = derivatives {
-            (v[o], d[o]) = LibM.sinAndCosine(v[a])
-          } else {
-            v[o] = UnaryRule.value(.sin, v[a])
-          }
-        case .cos:
-          if let d = derivatives {
-            let (sine, cosine) = LibM.sinAndCosine(v[a])
-            (v[o], d[o]) = (cosine, -sine)
-          } else {
-            v[o] = UnaryRule.value(.cos, v[a])
-          }
         case .where: v[o] = v[a] != 0 ? v[b] : v[Int(instruction.c)]
         default:
           switch instruction.op.family {
@@ -249,7 +242,7 @@ enum Executor {
   /// contributions that may be stored instead of added.
   static func scalarReverse(
     _ code: [Program.Instruction], _ v: UnsafeMutablePointer<Double>, _ g: UnsafeMutablePointer<Double>,
-    derivatives: UnsafeMutablePointer<Double>? = nil, firstContributions: [UInt8] = []
+    firstContributions: [UInt8] = []
   ) {
     code.withUnsafeBufferPointer { code in
       firstContributions.withUnsafeBufferPointer { flags in
@@ -276,7 +269,7 @@ enum Executor {
             if flags & 1 != 0 { g[a] = ga } else { g[a] += ga }
             if flags & 2 != 0 { g[b] = gb } else { g[b] += gb }
           case .sin, .cos:
-            let d = derivatives?[o] ?? UnaryRule.derivative(instruction.op, v[a], v[o])
+            let d = UnaryRule.derivative(instruction.op, v[a], v[o])
             if flags & 1 != 0 { g[a] = Double.chain(go, d) } else { g[a] += Double.chain(go, d) }
           case .neg: g[a] -= go
           case .where:
@@ -288,6 +281,131 @@ enum Executor {
             case .binary:
               g[a] += Double.chain(go, BinaryRule.partialA(instruction.op, v[a], v[b], v[o]))
               g[b] += Double.chain(go, BinaryRule.partialB(instruction.op, v[a], v[b], v[o]))
+            default: break
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// MARK: Scalar replay
+
+extension Executor {
+  /// The forward sweep of a scalar program for a reverse sweep right after (``scalarReplayReverse(_:_:_:_:)``): as
+  /// ``scalarForward(_:_:)``, but over ``Program/scalarSteps``, with the last result kept in a register for the next
+  /// instruction, and with `sin` and `cos` storing their derivative in `d` (at the output's slot) from one sincos.
+  static func scalarReplayForward(
+    _ program: Program, _ v: UnsafeMutablePointer<Double>, _ d: UnsafeMutablePointer<Double>
+  ) {
+    program.scalarSteps.withUnsafeBufferPointer { steps in
+      var last = 0.0
+      for step in steps {
+        let (o, a, b) = (Int(step.out), Int(step.a), Int(step.b))
+        let forward = step.forward
+        let kind = ScalarStep.Kind(rawValue: forward >> 2) ?? .other
+        if kind != .other {
+          // Branches, not selects: a load from the arena would wait for the store of `last` to forward.
+          let x = forward & ScalarStep.fromPreviousA != 0 ? last : v[a]
+          switch kind {
+          case .sin:
+            (last, d[o]) = LibM.sinAndCosine(x)
+          case .cos:
+            let (sine, cosine) = LibM.sinAndCosine(x)
+            (last, d[o]) = (cosine, -sine)
+          default:
+            let y = forward & ScalarStep.fromPreviousB != 0 ? last : v[b]
+            switch kind {
+            case .add: last = x + y
+            case .sub: last = x - y
+            case .mul: last = x * y
+            default: last = x / y
+            }
+          }
+        } else {
+          switch step.op {
+          case .where: last = v[a] != 0 ? v[b] : v[Int(step.c)]
+          default:
+            switch step.op.family {
+            case .unary: last = UnaryRule.value(step.op, v[a])
+            default: last = BinaryRule.value(step.op, v[a], v[b])
+            }
+          }
+        }
+        v[o] = last
+      }
+    }
+  }
+
+  /// The reverse sweep of a scalar program after ``scalarReplayForward(_:_:_:)``: as
+  /// ``scalarReverse(_:_:_:firstContributions:)``, but over ``Program/scalarSteps``, with the operand adjoints each
+  /// rule writes kept in registers for the cotangent of the instruction before it, and the derivatives of `sin` and
+  /// `cos` read from `d`.
+  static func scalarReplayReverse(
+    _ program: Program, _ v: UnsafeMutablePointer<Double>, _ g: UnsafeMutablePointer<Double>,
+    _ d: UnsafeMutablePointer<Double>
+  ) {
+    program.scalarSteps.withUnsafeBufferPointer { steps in
+      // The adjoints of operands `a` and `b` as the last rule left them.
+      var (adjointA, adjointB) = (0.0, 0.0)
+      var index = steps.count
+      while index > 0 {
+        index &-= 1
+        let step = steps[index]
+        let (o, a, b) = (Int(step.out), Int(step.a), Int(step.b))
+        let reverse = step.reverse
+        let go: Double
+        switch reverse & 3 {
+        case ScalarStep.fromPreviousA: go = adjointA
+        case ScalarStep.fromPreviousB: go = adjointB
+        default: go = g[o]
+        }
+        let kind = ScalarStep.Kind(rawValue: reverse >> 4) ?? .other
+        if go == 0 {
+          // Nothing to add: the arena's zeros stand for a first contribution.
+          if kind != .other {
+            adjointA = g[a]
+            if kind.isBinary { adjointB = g[b] }
+          }
+          continue
+        }
+        let storeA = reverse & 4 != 0
+        let storeB = reverse & 8 != 0
+        switch kind {
+        case .add:
+          adjointA = storeA ? go : g[a] + go
+          g[a] = adjointA
+          adjointB = storeB ? go : g[b] + go
+          g[b] = adjointB
+        case .sub:
+          adjointA = storeA ? go : g[a] + go
+          g[a] = adjointA
+          adjointB = storeB ? -go : g[b] - go
+          g[b] = adjointB
+        case .mul:
+          let ga = Double.chain(go, v[b])
+          let gb = Double.chain(go, v[a])
+          adjointA = storeA ? ga : g[a] + ga
+          g[a] = adjointA
+          adjointB = storeB ? gb : g[b] + gb
+          g[b] = adjointB
+        case .sin, .cos:
+          let ga = Double.chain(go, d[o])
+          adjointA = storeA ? ga : g[a] + ga
+          g[a] = adjointA
+        case .other, .div:
+          switch step.op {
+          case .neg: g[a] -= go
+          case .where:
+            if v[a] != 0 { g[b] += go } else { g[Int(step.c)] += go }
+          default:
+            switch step.op.family {
+            case .unary:
+              g[a] += Double.chain(go, UnaryRule.derivative(step.op, v[a], v[o]))
+            case .binary:
+              g[a] += Double.chain(go, BinaryRule.partialA(step.op, v[a], v[b], v[o]))
+              g[b] += Double.chain(go, BinaryRule.partialB(step.op, v[a], v[b], v[o]))
             default: break
             }
           }

@@ -74,6 +74,9 @@ public struct Program: Sendable {
   /// stored rather than added, which takes an add off the sweep's chain of dependent loads and stores. Empty for
   /// other programs.
   let scalarFirstContributions: [UInt8]
+  /// For scalar programs, the instructions as the replay loops of a workspace run them (``ScalarStep``); empty for
+  /// other programs.
+  let scalarSteps: [ScalarStep]
 
   /// Whether a fused run keeps `slot` in registers only.
   func isFusedAway(_ slot: Int) -> Bool { fusedAway[slot] }
@@ -162,6 +165,7 @@ public struct Program: Sendable {
     for output in outputs { outputSlots[output.slot] = true }
     self.outputSlots = outputSlots
     scalarFirstContributions = allScalar ? Self.firstContributions(code, outputs: outputSlots) : []
+    scalarSteps = allScalar ? ScalarStep.steps(code, firstContributions: scalarFirstContributions) : []
     // The scalar executor's reverse sweep always accumulates.
     adjointStorers =
       allScalar
@@ -258,6 +262,94 @@ public struct Program: Sendable {
       guard output.slot >= 0, output.slot < slots.count, defined[output.slot] else {
         throw .invalid("output \(output.name) names an undefined slot")
       }
+    }
+  }
+}
+
+/// One instruction of a scalar program, encoded for the replay loops of a workspace
+/// (``Executor/scalarReplayForward(_:_:_:)`` and ``Executor/scalarReplayReverse(_:_:_:_:)``).
+///
+/// Those loops keep the chain of dependent results in registers: the forward loop keeps the last result, and reads
+/// an operand from it rather than from the arena when the operand is the previous instruction's output; the reverse
+/// loop keeps the operand adjoints the last reverse rule wrote, and takes an instruction's cotangent from them when
+/// that rule was the last to reach it. A value stored and at once loaded again waits for the store to forward; a
+/// register does not, and these chains are what a scalar program's replay waits on.
+struct ScalarStep: Sendable, Equatable {
+  /// The ops the loops run inline; every other op runs as the interpreter's scalar rules run it.
+  enum Kind: UInt8, Sendable {
+    case other, add, sub, mul, div, sin, cos
+  }
+
+  /// The op.
+  var op: OpCode
+  /// The forward encoding: the kind in bits 2 and up; bit 0 when operand `a` is the previous instruction's output,
+  /// bit 1 the same for `b`.
+  var forward: UInt8
+  /// The reverse encoding: the kind in bits 4 and up (`other` for ops whose reverse rule runs on the arena alone:
+  /// div); the first-contribution flags of ``Program/scalarFirstContributions`` in bits 2 and 3; in bits 0 and 1,
+  /// where the cotangent is: 0 in the arena, 1 in the adjoint of operand `a` that the next instruction's reverse rule
+  /// (run just before) wrote, 2 in that of its operand `b`.
+  var reverse: UInt8
+  var out: Int32
+  var a: Int32
+  var b: Int32
+  var c: Int32
+
+  static let fromPreviousA: UInt8 = 1
+  static let fromPreviousB: UInt8 = 2
+
+  /// The steps of `code`, an all-scalar program's instructions.
+  static func steps(_ code: [Program.Instruction], firstContributions: [UInt8]) -> [ScalarStep] {
+    func kind(_ op: OpCode) -> Kind {
+      switch op {
+      case .add: .add
+      case .sub: .sub
+      case .mul: .mul
+      case .div: .div
+      case .sin: .sin
+      case .cos: .cos
+      default: .other
+      }
+    }
+    var steps: [ScalarStep] = []
+    steps.reserveCapacity(code.count)
+    for (index, instruction) in code.enumerated() {
+      let forwardKind = kind(instruction.op)
+      var forward = forwardKind.rawValue << 2
+      if forwardKind != .other, index > 0 {
+        let previous = code[index - 1].out
+        if instruction.a == previous { forward |= fromPreviousA }
+        if instruction.b == previous && forwardKind.isBinary { forward |= fromPreviousB }
+      }
+      let reverseKind = forwardKind == .div ? Kind.other : forwardKind
+      var reverse = reverseKind.rawValue << 4 | (firstContributions[index] & 3) << 2
+      if index + 1 < code.count {
+        let next = code[index + 1]
+        let nextKind = kind(next.op)
+        // The next rule writes `a`, then `b`: when both are this output, its adjoint is the one written last.
+        if nextKind != .other && nextKind != .div {
+          if nextKind.isBinary && next.b == instruction.out {
+            reverse |= fromPreviousB
+          } else if next.a == instruction.out {
+            reverse |= fromPreviousA
+          }
+        }
+      }
+      steps.append(
+        ScalarStep(
+          op: instruction.op, forward: forward, reverse: reverse, out: instruction.out, a: instruction.a,
+          b: instruction.b, c: instruction.c))
+    }
+    return steps
+  }
+}
+
+extension ScalarStep.Kind {
+  /// Whether the op reads two operands.
+  var isBinary: Bool {
+    switch self {
+    case .add, .sub, .mul, .div: true
+    case .other, .sin, .cos: false
     }
   }
 }
