@@ -29,7 +29,13 @@ struct HessianColoring: Sendable {
       for i in 0..<program.slots[slot].count { depends[slot][i] = [first + i] }
     }
     var interactions = [Set<Int>](repeating: [], count: columns)
+    // Past this many recorded pairs (64 per column on average) the pattern is too dense for colouring to pay for
+    // its own analysis, which grows with the pairs: give up early and let the dense path run.
+    let budget = 64 * columns + 4096
+    var pairs = 0
     func interact(_ a: [Int], _ b: [Int]) {
+      pairs += a.count * b.count
+      guard pairs <= budget else { return }
       for i in a {
         for j in b {
           interactions[i].insert(j)
@@ -96,6 +102,7 @@ struct HessianColoring: Sendable {
       default:
         return nil
       }
+      if pairs > budget { return nil }
     }
     let pattern = interactions.map { $0.sorted() }
     // Greedy distance-2 colouring: a column may not share a colour with any column it meets in some row.

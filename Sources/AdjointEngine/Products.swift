@@ -54,7 +54,12 @@ extension Workspace {
 
   /// The Jacobian of one output with respect to the given inputs: for each input, a tensor of shape
   /// `output.shape + input.shape`.
-  public func jacobian(output: Int = 0, wrt: [Int]? = nil, mode: JacobianMode = .auto) -> (
+  ///
+  /// - Parameter proceed: asked before each row (or column); once it answers false the rest stay zero (for a caller
+  ///   with a deadline, which then discards the result).
+  public func jacobian(
+    output: Int = 0, wrt: [Int]? = nil, mode: JacobianMode = .auto, proceed: () -> Bool = { true }
+  ) -> (
     value: Tensor, blocks: [Tensor]
   ) {
     let inputs = wrt ?? Array(program.inputs.indices)
@@ -74,7 +79,7 @@ extension Workspace {
     let value = value(ofSlot: program.outputs[output].slot)
     if useForward {
       for (k, index) in inputs.enumerated() {
-        for j in 0..<counts[k] {
+        for j in 0..<counts[k] where proceed() {
           var direction = [Double](repeating: 0, count: counts[k])
           direction[j] = 1
           let tangent = valueWithDifferential(output: output, tangents: [index: direction]).tangent.scalars
@@ -82,7 +87,7 @@ extension Workspace {
         }
       }
     } else {
-      for i in 0..<outSlot.count {
+      for i in 0..<outSlot.count where proceed() {
         var seed = [Double](repeating: 0, count: outSlot.count)
         seed[i] = 1
         backward(output: output, seed: seed, wrt: inputs)
@@ -125,17 +130,23 @@ extension Workspace {
 
   /// The Hessian of a scalar output by forward-over-reverse, one Hessian-vector product per input element.
   ///
+  /// - Parameter proceed: asked before each Hessian-vector product; once it answers false the rest are skipped (for
+  ///   a caller with a deadline, which then discards the result).
   /// - Returns: the value, the gradient per input of `wrt`, and the blocks `H[x][y]` of shape `x.shape + y.shape`.
-  public func hessian(output: Int = 0, wrt: [Int]? = nil) -> (value: Double, gradient: [Tensor], blocks: [[Tensor]]) {
+  public func hessian(output: Int = 0, wrt: [Int]? = nil, proceed: () -> Bool = { true }) -> (
+    value: Double, gradient: [Tensor], blocks: [[Tensor]]
+  ) {
     let inputs = wrt ?? Array(program.inputs.indices)
     if coloring?.inputs != inputs { coloring = (inputs, HessianColoring.analyze(program, wrt: inputs)) }
-    if let sparse = coloring?.coloring { return sparseHessian(output: output, inputs: inputs, sparse) }
+    if let sparse = coloring?.coloring {
+      return sparseHessian(output: output, inputs: inputs, sparse, proceed: proceed)
+    }
     let counts = inputs.map { program.slots[program.inputs[$0].slot].count }
     var blocks = counts.map { rows in counts.map { columns in [Double](repeating: 0, count: rows * columns) } }
     var value = 0.0
     var gradient: [Tensor] = inputs.map { Tensor(repeating: 0, shape: program.slots[program.inputs[$0].slot].shape) }
     for (column, index) in inputs.enumerated() {
-      for j in 0..<counts[column] {
+      for j in 0..<counts[column] where proceed() {
         var direction = [Double](repeating: 0, count: counts[column])
         direction[j] = 1
         let result = hessianVectorProduct(output: output, wrt: inputs, direction: [index: direction])
@@ -158,7 +169,7 @@ extension Workspace {
   }
 
   /// The Hessian from one Hessian-vector product per colour of its sparsity pattern.
-  private func sparseHessian(output: Int, inputs: [Int], _ sparse: HessianColoring) -> (
+  private func sparseHessian(output: Int, inputs: [Int], _ sparse: HessianColoring, proceed: () -> Bool) -> (
     value: Double, gradient: [Tensor], blocks: [[Tensor]]
   ) {
     let slots = inputs.map { program.slots[program.inputs[$0].slot] }
@@ -169,7 +180,7 @@ extension Workspace {
     let active = activeMask(inputs)
     let dual = self.dual
     loadDual(tangents: [:])
-    for color in 0..<sparse.colors {
+    for color in 0..<sparse.colors where proceed() {
       for (k, slot) in slots.enumerated() {
         for i in 0..<slot.count {
           dual.values[slot.offset + i].tangent = sparse.colorOf[starts[k] + i] == color ? 1 : 0
@@ -215,11 +226,15 @@ extension Workspace {
   /// A central finite-difference check of the reverse gradient of a scalar output.
   ///
   /// Each element `x` is probed at `x ± h` with `h = eps · max(1, |x|)`.
+  /// - Parameter proceed: asked before each element; once it answers false the remaining differences stay zero (for
+  ///   a caller with a deadline, which then discards the result).
   /// - Returns: per input of `wrt`, the AD gradient, the finite-difference gradient and the largest relative error
   ///   `|ad - fd| / max(1, |fd|)`.
-  public func gradientCheck(output: Int = 0, wrt: [Int]? = nil, eps: Double = 1e-6) -> [(
-    analytic: Tensor, numeric: Tensor, maxRelativeError: Double
-  )] {
+  public func gradientCheck(output: Int = 0, wrt: [Int]? = nil, eps: Double = 1e-6, proceed: () -> Bool = { true })
+    -> [(
+      analytic: Tensor, numeric: Tensor, maxRelativeError: Double
+    )]
+  {
     let inputs = wrt ?? Array(program.inputs.indices)
     let (_, adjoints) = valueWithPullback(output: output, wrt: inputs)
     let outSlot = program.outputs[output].slot
@@ -228,7 +243,7 @@ extension Workspace {
       let slot = program.slots[program.inputs[index].slot]
       var numeric = [Double](repeating: 0, count: slot.count)
       var worst = 0.0
-      for i in 0..<slot.count {
+      for i in 0..<slot.count where proceed() {
         let x = arena.values[slot.offset + i]
         let h = eps * Swift.max(1, Swift.abs(x))
         arena.values[slot.offset + i] = x + h

@@ -290,7 +290,8 @@ struct Compute: Sendable {
       writer.endObject()
 
     case .gradcheck:
-      let checks = workspace.gradientCheck(wrt: wrt, eps: settings.eps)
+      let checks = workspace.gradientCheck(wrt: wrt, eps: settings.eps) { !deadline.hasPassed }
+      try deadline.check()
       let value = workspace.value(ofSlot: program.outputs[0].slot)
       writer.writeKey("value")
       writer.writeTensor(shape: value.shape, data: value.scalars, layout: layout)
@@ -382,7 +383,9 @@ struct Compute: Sendable {
     let lines = forward ? columns : outSlot.count
     let parts = min(lines, pool.workers * 2)
     guard fanOut, pool.workers > 1, lines >= 4, lines * Self.lineWork(program) >= 1 << 16 else {
-      return workspace.jacobian(wrt: wrt, mode: mode)
+      let result = workspace.jacobian(wrt: wrt, mode: mode) { !deadline.hasPassed }
+      try deadline.check()
+      return result
     }
     let value = workspace.evaluate()[0]
     // Part p computes lines lo..<hi: as a (hi - lo) x (other extent) block of rows, or of columns.
@@ -466,7 +469,9 @@ struct Compute: Sendable {
     guard fanOut, pool.workers > 1, columns >= 8, columns * Self.lineWork(program) >= 1 << 16,
       workspace.hessianProductCount(wrt: wrt) * 2 >= columns
     else {
-      return workspace.hessian(wrt: wrt)
+      let result = workspace.hessian(wrt: wrt) { !deadline.hasPassed }
+      try deadline.check()
+      return result
     }
     let value = workspace.evaluate()[0].scalars[0]
     let parts = min(columns, pool.workers * 2)
@@ -641,6 +646,9 @@ struct Compute: Sendable {
     case (nil, let batch?):
       guard case .array(let list) = batch else {
         throw .badRequest("'batch' must be an array of points", pointer: "/batch")
+      }
+      guard !list.isEmpty else {
+        throw .badRequest("'batch' must hold at least one point", pointer: "/batch")
       }
       guard list.count <= limits.maxBatchPoints else {
         throw .tooLarge(

@@ -64,9 +64,12 @@ struct Problem: Error, Sendable {
       headers: [("Retry-After", "\(seconds)")])
   }
 
+  /// The `type` of ``deadlinePassed(after:retryAfter:)``.
+  static let deadlineType = "https://adjoint.dev/problems/deadline"
+
   static func deadlinePassed(after seconds: Double, retryAfter: Int) -> Problem {
     Problem(
-      status: 503, type: "https://adjoint.dev/problems/deadline", title: "Service unavailable",
+      status: 503, type: deadlineType, title: "Service unavailable",
       detail: "the request was not answered within its limit of \(seconds) s; retry after \(retryAfter) s", errors: [],
       headers: [("Retry-After", "\(retryAfter)")])
   }

@@ -63,10 +63,13 @@ final class WorkerPool: Sendable {
     job.waitUntilDone()
   }
 
-  /// Queues a job; returns false, without queueing it, when the queue is full or the pool is stopped.
+  /// Queues a job; returns false, without queueing it, when the pool is stopped or `maxQueue` jobs already wait
+  /// beyond those that idle workers are about to take.
   func submit(_ job: @escaping @Sendable () -> Void) -> Bool {
     let accepted = state.withLock { state -> Bool in
-      guard !state.stopped, state.waitingCount < maxQueue else { return false }
+      // Idle workers take waiting jobs at once: they do not count against the queue's limit.
+      let idle = max(0, workers - busy.load(ordering: .relaxed) - state.parts.count)
+      guard !state.stopped, state.waitingCount < maxQueue + idle else { return false }
       state.waiting.append(job)
       return true
     }
@@ -84,7 +87,10 @@ final class WorkerPool: Sendable {
     while true {
       ready.wait()
       let job = state.withLock { state -> (@Sendable () -> Void)?? in
-        if let part = state.parts.popLast() { return .some({ part.work() }) }
+        if let part = state.parts.popLast() {
+          busy.add(1, ordering: .relaxed)  // under the lock, so that `submit` never sees a job in neither place
+          return .some({ part.work() })
+        }
         guard state.waitingCount > 0 else { return state.stopped ? .some(nil) : nil }
         let job = state.waiting[state.head]
         state.waiting[state.head] = nil
@@ -93,11 +99,11 @@ final class WorkerPool: Sendable {
           state.waiting.removeFirst(state.head)
           state.head = 0
         }
+        busy.add(1, ordering: .relaxed)
         return .some(job)
       }
       switch job {
       case .some(.some(let work)):
-        busy.add(1, ordering: .relaxed)
         work()
         busy.subtract(1, ordering: .relaxed)
       case .some(.none): return

@@ -729,7 +729,7 @@ final class BadRequestTableTests: LiveServerTestCase {
     bad(
       "batch and at", #"{"expr": "x", "at": {"x": 1}, "batch": [{"x": 1}]}"#, 400, "/batch",
       "give either one point as 'at' or several as 'batch', not both"),
-    ok("empty batch", #"{"expr": "x", "batch": []}"#, #"{"results":[]}"#),
+    bad("empty batch", #"{"expr": "x", "batch": []}"#, 400, "/batch", "'batch' must hold at least one point"),
     bad(
       "jacobian: unknown mode", path: "/jacobian", #"{"expr": "x", "at": {"x": 1}, "mode": "sideways"}"#, 400,
       "/mode", #"'mode' must be "auto", "forward" or "reverse""#),
