@@ -24,3 +24,26 @@ adjoint_require_swift() {
     exit 1
   fi
 }
+
+# The Python tools the tests run (openapi-spec-validator, schemathesis), pinned in scripts/requirements-tools.txt,
+# in the git-ignored venv .venv-tools/ of the repository root. It is made when missing, and made again when the pins
+# or the Python version changed. Prints the venv's bin folder. Run from the repository root.
+adjoint_python_tools() {
+  local venv=.venv-tools requirements=scripts/requirements-tools.txt
+  if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+    adjoint_install_debian_packages python3 python3-venv
+  fi
+  local stamp
+  stamp="$(sha256sum "$requirements" | cut -d' ' -f1) $(python3 -c 'import sys; print(sys.version.split()[0])')"
+  if [ -x "$venv/bin/python" ] && [ "$(cat "$venv/stamp" 2>/dev/null)" = "$stamp" ]; then
+    echo "$PWD/$venv/bin"
+    return 0
+  fi
+  echo "installing the Python tools of $requirements into $venv" >&2
+  # Each step is checked: errexit does not reach into the command substitution this usually runs in.
+  rm -rf "$venv" || return 1
+  python3 -m venv "$venv" >&2 || return 1
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$requirements" >&2 || return 1
+  echo "$stamp" >"$venv/stamp" || return 1
+  echo "$PWD/$venv/bin"
+}

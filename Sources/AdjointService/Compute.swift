@@ -2,6 +2,7 @@ import AdjointEngine
 import AdjointExpressions
 import AdjointJSON
 import Dispatch
+import HTTPServer
 import Synchronization
 
 /// When a request must have been answered by, on the monotonic clock.
@@ -987,11 +988,11 @@ final class BatchOutcome: Sendable {
     var problem: (index: Int, problem: Problem)?
   }
 
-  private let state: Mutex<State>
+  private let state: Locked<State>
   /// The lowest failing point so far (Int.max: none); parts skip the points after it.
   private let failedIndex = Atomic<Int>(.max)
 
-  init(parts: Int) { state = Mutex(State(fragments: Array(repeating: [], count: parts))) }
+  init(parts: Int) { state = Locked(State(fragments: Array(repeating: [], count: parts))) }
 
   func failedBefore(_ index: Int) -> Bool { failedIndex.load(ordering: .relaxed) < index }
 
@@ -1016,9 +1017,9 @@ private final class PartResults: Sendable {
     var failed = false
   }
 
-  private let state: Mutex<State>
+  private let state: Locked<State>
 
-  init(parts: Int) { state = Mutex(State(blocks: Array(repeating: nil, count: parts))) }
+  init(parts: Int) { state = Locked(State(blocks: Array(repeating: nil, count: parts))) }
 
   func finish(_ part: Int, _ block: [Double]) { state.withLock { $0.blocks[part] = block } }
   func offer(_ gradient: [Tensor]) { state.withLock { $0.gradient = $0.gradient ?? gradient } }

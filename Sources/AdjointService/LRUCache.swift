@@ -1,4 +1,4 @@
-import Synchronization
+import HTTPServer
 
 /// A least-recently-used map bounded by a total cost (bytes, or entries with cost 1), safe to share between threads.
 ///
@@ -48,7 +48,7 @@ final class LRUCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
 
   /// The largest total cost kept.
   let budget: Int
-  private let state = Mutex(State())
+  private let state = Locked(State())
 
   /// Creates an empty cache that keeps entries of total cost at most `budget`.
   init(budget: Int) { self.budget = max(0, budget) }

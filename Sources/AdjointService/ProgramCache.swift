@@ -1,5 +1,6 @@
 import AdjointEngine
 import AdjointExpressions
+import HTTPServer
 import Synchronization
 
 /// Identifies a compiled program: the function (its `expr` text, its canonical graph, or its registered id) and the
@@ -22,7 +23,7 @@ final class CompiledProgram: Sendable {
   /// For each input of the graph (in ``Graph/inputNames`` order), its index in `program.inputs`, if the program
   /// kept it.
   let inputIndex: [Int?]
-  private let spares = Mutex<[Spare]>([])
+  private let spares = Locked<[Spare]>([])
   private let maxSpares: Int
 
   /// Wraps `program` compiled from a graph whose inputs are `names`; keeps at most `maxSpares` idle workspaces.

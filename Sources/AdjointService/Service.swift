@@ -14,24 +14,58 @@ final class Service: HTTPResponder {
   private let compute: Compute
   private let pool: WorkerPool
   private let registry: GraphRegistry
+  private let cache: ProgramCache
   private let requestTimeout: Double
+  private let metrics = ServiceMetrics()
+  /// The bearer tokens that may call the service; `nil`: no token is needed.
+  private let apiKeys: APIKeys?
   /// Set when the server starts draining: `/readyz` then answers 503 so load balancers stop sending new work.
   private let draining = Atomic<Bool>(false)
 
   init(configuration: ServiceConfiguration) {
     pool = WorkerPool(workers: configuration.workers, maxQueue: configuration.maxQueue)
     registry = GraphRegistry(budget: configuration.graphRegistryBytes)
-    let cache = ProgramCache(budget: configuration.programCacheBytes, workers: pool.workers)
+    let metrics = self.metrics
+    cache = ProgramCache(budget: configuration.programCacheBytes, workers: pool.workers) { hit in
+      if hit { metrics.cacheHit() } else { metrics.cacheMiss() }
+    }
     compute = Compute(limits: configuration.limits, cache: cache, registry: registry, pool: pool)
     requestTimeout = configuration.requestTimeout
+    apiKeys = configuration.apiKeys.isEmpty ? nil : APIKeys(tokens: configuration.apiKeys)
+    metrics.setWorkers(pool.workers)
+  }
+
+  /// With API keys configured, answers 401 before the body is read unless the request carries a valid bearer
+  /// token; `/healthz`, `/readyz` and `/openapi.yaml` stay open.
+  func screen(_ head: HTTPRequestHead) -> HTTPResponse? {
+    guard let apiKeys else { return nil }
+    let path = head.path
+    if path == "/healthz" || path == "/readyz" || path == "/openapi.yaml" { return nil }
+    let authorization = head.headers["authorization"]
+    if apiKeys.authorizes(authorization) { return nil }
+    metrics.rejected(.unauthorized)
+    metrics.observe(
+      route: ServiceMetrics.routeTemplate(for: path), method: head.method.rawValue, status: 401, seconds: 0)
+    return APIKeys.unauthorized(
+      detail: authorization == nil
+        ? "this server needs an 'Authorization: Bearer TOKEN' header" : "the bearer token is not valid here")
   }
 
   private static let computeRoutes: [String: Compute.Product] = Dictionary(
     uniqueKeysWithValues: Compute.Product.allCases.map { ("/\($0.rawValue)", $0) })
 
-  func respond(to request: HTTPRequest, reply: @escaping @Sendable (HTTPResponse) -> Void) {
-    let deadline = Deadline(seconds: requestTimeout)
+  func respond(to request: HTTPRequest, reply answer: @escaping @Sendable (HTTPResponse) -> Void) {
+    let started = DispatchTime.now().uptimeNanoseconds
+    let deadline = Deadline(seconds: requestTimeout, from: started)
     let path = request.path
+    let metrics = self.metrics
+    let route = ServiceMetrics.routeTemplate(for: path)
+    let method = request.method.rawValue
+    let reply: @Sendable (HTTPResponse) -> Void = { response in
+      let seconds = Double(DispatchTime.now().uptimeNanoseconds &- started) / 1e9
+      metrics.observe(route: route, method: method, status: response.status.code, seconds: seconds)
+      answer(response)
+    }
     if let product = Self.computeRoutes[String(path)] {
       guard request.method == .post else {
         return reply(Self.reply(.methodNotAllowed(request.method.rawValue, allowed: ["POST"])))
@@ -45,6 +79,7 @@ final class Service: HTTPResponder {
         do throws(Problem) {
           reply(Self.json(try compute.run(product, body: body, deadline: deadline)))
         } catch {
+          if error.type == Problem.deadlineType { metrics.rejected(.deadline) }
           reply(Self.reply(error))
         }
       }
@@ -54,6 +89,7 @@ final class Service: HTTPResponder {
     case "/healthz": reply(Self.get(request) { Self.json(Array(#"{"status":"ok"}"#.utf8)) })
     case "/readyz":
       let draining = self.draining.load(ordering: .relaxed)
+      if draining { metrics.rejected(.draining) }
       reply(
         Self.get(request) {
           draining ? Self.reply(.draining(retryAfter: 1)) : Self.json(Array(#"{"status":"ready"}"#.utf8))
@@ -64,6 +100,16 @@ final class Service: HTTPResponder {
           HTTPResponse(status: .ok, headers: ["Content-Type": "application/yaml"], body: PackageResources.openapi_yaml)
         })
     case "/ops": reply(Self.get(request) { Self.json(Self.opsBody) })
+    case "/metrics":
+      reply(
+        Self.get(request) {
+          metrics.setQueueDepth(pool.queueDepth)
+          metrics.setCacheBytes(cache.bytes)
+          metrics.setGraphCount(registry.count)
+          metrics.setWorkersBusy(pool.busyWorkers)
+          return HTTPResponse(
+            status: .ok, headers: ["Content-Type": ServiceMetrics.contentType], body: metrics.render())
+        })
     case "/graphs":
       guard request.method == .post else {
         return reply(Self.reply(.methodNotAllowed(request.method.rawValue, allowed: ["POST"])))
@@ -113,7 +159,10 @@ final class Service: HTTPResponder {
 
   /// Queues `job`, or answers 503 when the queue is full.
   private func submit(_ reply: @escaping @Sendable (HTTPResponse) -> Void, _ job: @escaping @Sendable () -> Void) {
-    if !pool.submit(job) { reply(Self.reply(.overloaded(retryAfter: 1))) }
+    if !pool.submit(job) {
+      metrics.rejected(.queueFull)
+      reply(Self.reply(.overloaded(retryAfter: 1)))
+    }
   }
 
   /// Stops the workers once the queued jobs are done.
@@ -213,7 +262,7 @@ extension Substring {
 public final class AdjointServer: Sendable {
   private let service: Service
   private let http: HTTPServer
-  private let signals = Mutex<TerminationSignals?>(nil)
+  private let signals = Locked<TerminationSignals?>(nil)
 
   /// Creates a server; nothing listens until ``start()``.
   /// - Parameter logger: Where the HTTP server logs each request (at `info`); `nil` logs nothing.

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import HTTPServer
 import Synchronization
 
 /// A fixed set of worker threads that run compute jobs, fed by a bounded FIFO queue.
@@ -21,7 +22,7 @@ final class WorkerPool: Sendable {
   let workers: Int
   /// The most jobs that may wait for a worker; more are refused.
   let maxQueue: Int
-  private let state = Mutex(State())
+  private let state = Locked(State())
   private let ready = DispatchSemaphore(value: 0)
 
   /// Starts `workers` threads.

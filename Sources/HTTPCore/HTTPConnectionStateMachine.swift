@@ -4,6 +4,11 @@
 // serializer, and the policy: one request in flight at a time (later pipelined requests stay buffered and are
 // answered in order), reads paused while a request is in flight, keep-alive rules, closing after a parse error, and
 // draining for shutdown. Time is passed in with each event that needs it, so tests need no clock.
+//
+// Each request is given its id (HTTPRequestID) and shown to the screen as soon as its header section is parsed,
+// before any byte of its body is looked at or `100 Continue` is sent. A request the screen refuses is answered with
+// the screen's response; if it has a body, that body is never read and the connection closes after the response
+// (the I/O layer closes lingeringly); a bodiless one leaves the connection open as usual.
 
 /// The state of one server-side HTTP/1.1 connection.
 ///
@@ -43,17 +48,34 @@ public struct HTTPConnectionStateMachine: Sendable {
     case closed
   }
 
+  /// Looks at a request's head before its body is read; a non-`nil` response refuses the request.
+  public typealias Screen = @Sendable (HTTPRequestHead) -> HTTPResponse?
+
   private var parser: HTTPRequestParser
   private var serializer = HTTPResponseSerializer()
+  private let screen: Screen?
   private var state: State = .idle
   private var draining = false
   private var peerClosed = false
   private var answered = 0
 
+  /// The head of the request being read or answered, its `X-Request-Id` field set to ``currentRequestID``; `nil`
+  /// before its header section has been parsed.
+  public private(set) var currentHead: HTTPRequestHead?
+  /// The id of the request being read or answered (see ``HTTPRequestID``), which every response to it carries in
+  /// `X-Request-Id`; also set for an error answered before a head was parsed. `nil` between requests.
+  public private(set) var currentRequestID: String?
+
   /// Creates the state of a new connection.
-  /// - Parameter limits: The parser limits.
-  public init(limits: HTTPParserLimits = HTTPParserLimits()) {
-    parser = HTTPRequestParser(limits: limits)
+  /// - Parameters:
+  ///   - limits: The parser limits.
+  ///   - screen: Called with each request's head (its id included) once its header section is parsed, before any
+  ///     byte of its body is read and before `100 Continue` is sent. A non-`nil` response is sent instead of
+  ///     dispatching the request; if the request has a body, the body is never read and the connection closes after
+  ///     the response. `nil` (the default) dispatches every well-formed request.
+  public init(limits: HTTPParserLimits = HTTPParserLimits(), screen: Screen? = nil) {
+    parser = HTTPRequestParser(limits: limits, assignsRequestIDs: true)
+    self.screen = screen
   }
 
   /// Whether the connection has been closed (every later event returns ``Action/none``).
@@ -96,7 +118,8 @@ public struct HTTPConnectionStateMachine: Sendable {
         status: .requestTimeout, detail: "the request did not arrive in time")
       response.headers.add(name: "Connection", value: "close")
       let bytes = serializer.serialize(
-        response, requestMethod: .get, requestVersion: .http1_1, keepAlive: false, now: now)
+        response, requestMethod: .get, requestVersion: .http1_1, keepAlive: false, now: now,
+        requestID: requestIDForError())
       state = .writing(thenClose: true)
       return .write(bytes, thenClose: true)
     }
@@ -128,7 +151,8 @@ public struct HTTPConnectionStateMachine: Sendable {
     guard case .awaitingResponse(let method, let version, let requestKeepAlive) = state else { return .none }
     let keepAlive = requestKeepAlive && !response.closesConnection && !draining && !peerClosed
     let bytes = serializer.serialize(
-      response, requestMethod: method, requestVersion: version, keepAlive: keepAlive, now: now)
+      response, requestMethod: method, requestVersion: version, keepAlive: keepAlive, now: now,
+      requestID: currentRequestID)
     state = .writing(thenClose: !keepAlive)
     return .write(bytes, thenClose: !keepAlive)
   }
@@ -137,6 +161,8 @@ public struct HTTPConnectionStateMachine: Sendable {
   public mutating func writeCompleted(now: Int) -> Action {
     guard case .writing(let thenClose) = state else { return .none }
     answered += 1
+    currentHead = nil
+    currentRequestID = nil
     if thenClose {
       state = .closed
       return .close
@@ -167,13 +193,20 @@ public struct HTTPConnectionStateMachine: Sendable {
   /// Looks for the next request while idle.
   private mutating func process(now: Int) -> Action {
     do {
+      if currentHead == nil, let head = try parser.nextHead() {
+        // The parser has given the head its X-Request-Id.
+        currentRequestID = parser.currentRequestID
+        currentHead = head
+        if let screen, let response = screen(head) { return refuse(head, with: response, now: now) }
+      }
       if let request = try parser.next() {
         state = .awaitingResponse(method: request.method, version: request.version, keepAlive: request.keepAlive)
         return .dispatch(request)
       }
     } catch {
       let bytes = serializer.serialize(
-        error.response, requestMethod: .get, requestVersion: .http1_1, keepAlive: false, now: now)
+        error.response, requestMethod: .get, requestVersion: .http1_1, keepAlive: false, now: now,
+        requestID: requestIDForError())
       state = .writing(thenClose: true)
       return .write(bytes, thenClose: true)
     }
@@ -183,5 +216,23 @@ public struct HTTPConnectionStateMachine: Sendable {
     }
     if parser.takeContinueRequest() { return .sendContinue(HTTPResponseSerializer.continueResponse) }
     return .readMore
+  }
+
+  /// Answers a request its screen refused. A bodiless request is consumed and the connection may stay open; the body
+  /// of any other is left unread, so the connection closes after the response.
+  private mutating func refuse(_ head: HTTPRequestHead, with response: HTTPResponse, now: Int) -> Action {
+    _ = parser.takeContinueRequest()
+    let hasBody = parser.isReadingBody
+    // A bodiless request is complete: this returns it at once and cannot fail.
+    if !hasBody { _ = try? parser.next() }
+    state = .awaitingResponse(method: head.method, version: head.version, keepAlive: !hasBody && head.keepAlive)
+    return responseReady(response, now: now)
+  }
+
+  /// The current request's id, or one made up for an error answered before any head was parsed.
+  private mutating func requestIDForError() -> String {
+    let id = currentRequestID ?? HTTPRequestID.generate()
+    currentRequestID = id
+    return id
   }
 }

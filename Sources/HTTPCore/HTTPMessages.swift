@@ -25,27 +25,77 @@ public struct HTTPRequest: Sendable, Hashable {
     self.body = body
   }
 
+  /// Creates a request from its head and body.
+  public init(head: HTTPRequestHead, body: [UInt8] = []) {
+    self.init(method: head.method, target: head.target, version: head.version, headers: head.headers, body: body)
+  }
+
+  /// The request line and header fields.
+  public var head: HTTPRequestHead {
+    HTTPRequestHead(method: method, target: target, version: version, headers: headers)
+  }
+
   /// The target up to (not including) the first `?`, e.g. `"/graphs/abc"`. Not percent-decoded.
-  public var path: Substring {
+  public var path: Substring { HTTPRequest.path(of: target) }
+
+  /// The part of the target after the first `?`, or `nil` when there is no `?`. Not percent-decoded.
+  public var query: Substring? { HTTPRequest.query(of: target) }
+
+  /// Whether the client asked to keep the connection open after this request (RFC 9112 §9.3):
+  /// HTTP/1.1 unless `Connection: close`; HTTP/1.0 only with `Connection: keep-alive`.
+  public var keepAlive: Bool { HTTPRequest.keepAlive(version: version, headers: headers) }
+
+  fileprivate static func path(of target: String) -> Substring {
     if let question = target.utf8.firstIndex(of: UInt8(ascii: "?")) { return target[..<question] }
     return target[...]
   }
 
-  /// The part of the target after the first `?`, or `nil` when there is no `?`. Not percent-decoded.
-  public var query: Substring? {
+  fileprivate static func query(of target: String) -> Substring? {
     guard let question = target.utf8.firstIndex(of: UInt8(ascii: "?")) else { return nil }
     return target[target.utf8.index(after: question)...]
   }
 
-  /// Whether the client asked to keep the connection open after this request (RFC 9112 §9.3):
-  /// HTTP/1.1 unless `Connection: close`; HTTP/1.0 only with `Connection: keep-alive`.
-  public var keepAlive: Bool {
+  fileprivate static func keepAlive(version: HTTPVersion, headers: HTTPHeaders) -> Bool {
     if version.major == 1 && version.minor >= 1 {
       return !headers.containsToken("close", inField: "connection")
     }
     return headers.containsToken("keep-alive", inField: "connection")
       && !headers.containsToken("close", inField: "connection")
   }
+}
+
+/// The request line and header fields of a request, known before any byte of its body is read.
+///
+/// An ``HTTPConnectionStateMachine`` hands it to its screen (see ``HTTPConnectionStateMachine/init(limits:screen:)``)
+/// as soon as the header section has been parsed, so a request can be refused (401, 403, ...) without reading or
+/// buffering its body.
+public struct HTTPRequestHead: Sendable, Hashable {
+  /// The request method.
+  public var method: HTTPMethod
+  /// The request target exactly as sent, e.g. `"/graphs/abc?x=1"`.
+  public var target: String
+  /// The protocol version of the request line.
+  public var version: HTTPVersion
+  /// The header fields in order (framing fields such as `Content-Length` included).
+  public var headers: HTTPHeaders
+
+  /// Creates a request head.
+  public init(method: HTTPMethod, target: String, version: HTTPVersion = .http1_1, headers: HTTPHeaders = HTTPHeaders())
+  {
+    self.method = method
+    self.target = target
+    self.version = version
+    self.headers = headers
+  }
+
+  /// The target up to (not including) the first `?`, e.g. `"/graphs/abc"`. Not percent-decoded.
+  public var path: Substring { HTTPRequest.path(of: target) }
+
+  /// The part of the target after the first `?`, or `nil` when there is no `?`. Not percent-decoded.
+  public var query: Substring? { HTTPRequest.query(of: target) }
+
+  /// Whether the client asked to keep the connection open after this request (see ``HTTPRequest/keepAlive``).
+  public var keepAlive: Bool { HTTPRequest.keepAlive(version: version, headers: headers) }
 }
 
 /// A response to send: a status, header fields and a body.

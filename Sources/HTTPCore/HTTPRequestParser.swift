@@ -41,12 +41,19 @@ public struct HTTPParserLimits: Hashable, Sendable {
 /// Bytes after a complete request (pipelining) stay buffered until the next call of ``next()``. After a thrown
 /// ``HTTPParserError`` the parser is failed: every later ``next()`` throws the same error, and the connection must
 /// be answered with the error's status and closed.
+///
+/// To look at a request before its body is read (to refuse it early), call ``nextHead()`` first: it returns the
+/// head once the header section is complete, and ``next()`` then returns the whole request once its body is in.
 public struct HTTPRequestParser: Sendable {
   /// The limits in force.
   public let limits: HTTPParserLimits
+  /// Whether each request is given exactly one valid `X-Request-Id` field (see ``HTTPRequestID``).
+  public let assignsRequestIDs: Bool
 
   private enum State: Sendable {
     case head
+    /// The head of a request without a body was returned by ``nextHead()``; ``next()`` returns the request.
+    case headOnly
     case fixedBody(length: Int)
     case chunkSize
     case chunkData(remaining: Int)
@@ -61,6 +68,7 @@ public struct HTTPRequestParser: Sendable {
     var target: String
     var version: HTTPVersion
     var headers: HTTPHeaders
+    var requestID: String?
   }
 
   private enum Framing {
@@ -82,14 +90,25 @@ public struct HTTPRequestParser: Sendable {
   private var lineStart = 0
   private var sawCR = false
   private var head: Head?
+  /// The id of the last request completed, for ``currentRequestID`` once ``head`` is cleared.
+  private var lastRequestID: String?
   private var body: [UInt8] = []
   private var continuePending = false
 
   /// Creates a parser.
-  /// - Parameter limits: The limits to enforce; by default the documented defaults of ``HTTPParserLimits``.
-  public init(limits: HTTPParserLimits = HTTPParserLimits()) {
+  /// - Parameters:
+  ///   - limits: The limits to enforce; by default the documented defaults of ``HTTPParserLimits``.
+  ///   - assignsRequestIDs: Whether to give each request exactly one `X-Request-Id` field, as it is parsed: the
+  ///     client's first one when it is valid (``HTTPRequestID/isValid(_:)``), else a generated one
+  ///     (``HTTPRequestID/generate()``). Default `false`: the fields stay as sent.
+  public init(limits: HTTPParserLimits = HTTPParserLimits(), assignsRequestIDs: Bool = false) {
     self.limits = limits
+    self.assignsRequestIDs = assignsRequestIDs
   }
+
+  /// The `X-Request-Id` of the request whose head was parsed last (only with ``assignsRequestIDs``); `nil` before the
+  /// first head and after a failure in a header section.
+  public var currentRequestID: String? { head?.requestID ?? lastRequestID }
 
   /// Appends received bytes.
   public mutating func feed(_ bytes: [UInt8]) {
@@ -117,7 +136,7 @@ public struct HTTPRequestParser: Sendable {
   public var isReadingBody: Bool {
     switch state {
     case .fixedBody, .chunkSize, .chunkData, .chunkDataEnd, .trailers: return true
-    case .head, .failed: return false
+    case .head, .headOnly, .failed: return false
     }
   }
 
@@ -126,6 +145,32 @@ public struct HTTPRequestParser: Sendable {
   public mutating func takeContinueRequest() -> Bool {
     defer { continuePending = false }
     return continuePending
+  }
+
+  /// Parses the header section of the next request if it has fully arrived and returns its head, before any byte of
+  /// its body is looked at. Returns `nil` if the header section is incomplete, or if the head of the current request
+  /// was already returned (its body is being read). ``next()`` then returns the complete request as usual; the
+  /// framing rules and limits are the same whether or not this is called first.
+  /// - Throws: ``HTTPParserError`` when the header section is malformed or over a limit (a declared body over
+  ///   ``HTTPParserLimits/maxBodyBytes`` included); the parser then stays failed.
+  public mutating func nextHead() throws(HTTPParserError) -> HTTPRequestHead? {
+    do throws(HTTPParserError) {
+      switch state {
+      case .failed(let error): throw error
+      case .head: break
+      default: return nil
+      }
+      guard let end = try scanSection(skippingLeadingEmptyLines: true) else { return nil }
+      let parsed = try startMessage(end: end)
+      head = parsed
+      if case .fixedBody(0) = state { state = .headOnly }
+      return HTTPRequestHead(
+        method: parsed.method, target: parsed.target, version: parsed.version, headers: parsed.headers)
+    } catch {
+      state = .failed(error)
+      continuePending = false
+      throw error
+    }
   }
 
   /// Parses buffered bytes and returns the next complete request, or `nil` if more bytes are needed.
@@ -148,25 +193,18 @@ public struct HTTPRequestParser: Sendable {
 
       case .head:
         guard let end = try scanSection(skippingLeadingEmptyLines: true) else { return nil }
-        let (parsed, framing, expectsContinue) = try parseHead(end: end)
-        readIndex = end
-        switch framing {
-        case .none:
-          return finish(parsed)
-        case .length(let length):
-          head = parsed
-          state = .fixedBody(length: length)
-        case .chunked:
-          head = parsed
-          state = .chunkSize
-        }
-        continuePending = expectsContinue
+        let parsed = try startMessage(end: end)
+        if case .fixedBody(0) = state { return finish(parsed) }
+        head = parsed
+
+      case .headOnly:
+        return finish(head.take()!)
 
       case .fixedBody(let length):
         guard buffer.count - readIndex >= length else { return nil }
         body = Array(buffer[readIndex..<readIndex + length])
         readIndex += length
-        return finish(head!)
+        return finish(head.take()!)
 
       case .chunkSize:
         guard let size = try parseChunkSizeLine() else { return nil }
@@ -194,15 +232,32 @@ public struct HTTPRequestParser: Sendable {
         guard let end = try scanSection(skippingLeadingEmptyLines: false) else { return nil }
         try validateTrailers(end: end)
         readIndex = end
-        return finish(head!)
+        return finish(head.take()!)
       }
     }
   }
 
+  /// Parses the complete header section ending at `end`, consumes it, and sets up the reading of the body: the state
+  /// becomes `.fixedBody(length: 0)` for a message without a body. The caller keeps the head in ``head`` while the
+  /// body is read.
+  private mutating func startMessage(end: Int) throws(HTTPParserError) -> Head {
+    lastRequestID = nil
+    let (parsed, framing, expectsContinue) = try parseHead(end: end)
+    readIndex = end
+    switch framing {
+    case .none: state = .fixedBody(length: 0)
+    case .length(let length): state = .fixedBody(length: length)
+    case .chunked: state = .chunkSize
+    }
+    continuePending = expectsContinue
+    return parsed
+  }
+
   /// Completes the current message and makes the parser ready for the next one.
-  private mutating func finish(_ head: Head) -> HTTPRequest {
+  private mutating func finish(_ head: consuming Head) -> HTTPRequest {
     let request = HTTPRequest(
       method: head.method, target: head.target, version: head.version, headers: head.headers, body: body)
+    lastRequestID = head.requestID
     self.head = nil
     body = []
     state = .head
@@ -280,6 +335,7 @@ public struct HTTPRequestParser: Sendable {
   /// Parses the complete header section `buffer[readIndex..<end]`.
   private func parseHead(end: Int) throws(HTTPParserError) -> (Head, Framing, expectsContinue: Bool) {
     let limits = self.limits
+    let assignsRequestIDs = self.assignsRequestIDs
     return try buffer.withUnsafeBufferPointer { (bytes) throws(HTTPParserError) -> (Head, Framing, Bool) in
       var lineStart = readIndex
       var lineEnd = HTTPRequestParser.endOfLine(bytes, from: lineStart)
@@ -294,6 +350,9 @@ public struct HTTPRequestParser: Sendable {
       var unknownCoding = false
       var hostCount = 0
       var expectsContinue = false
+      // The first X-Request-Id field's index in `headers`, and how many there are.
+      var requestIDIndex: Int?
+      var requestIDCount = 0
 
       while lineStart < end - 2 {
         lineEnd = HTTPRequestParser.endOfLine(bytes, from: lineStart)
@@ -311,6 +370,9 @@ public struct HTTPRequestParser: Sendable {
         switch nameBytes.count {
         case 4 where ASCII.equalsLowercase(nameBytes, "host"):
           hostCount += 1
+        case 12 where ASCII.equalsLowercase(nameBytes, "x-request-id"):
+          if requestIDIndex == nil { requestIDIndex = headers.count - 1 }
+          requestIDCount += 1
         case 6 where ASCII.equalsLowercase(nameBytes, "expect"):
           if version.minor >= 1 {
             guard ASCII.equalsIgnoringCase(valueBytes, "100-continue".utf8) else { throw .unsupportedExpectation }
@@ -354,9 +416,14 @@ public struct HTTPRequestParser: Sendable {
       }
       if hostCount > 1 || (hostCount == 0 && version.minor >= 1) { throw .invalidHost }
 
+      var requestID: String?
+      if assignsRequestIDs {
+        requestID = HTTPRequestID.assign(&headers, first: requestIDIndex, count: requestIDCount)
+      }
       let hasBody: Bool
       if case .none = framing { hasBody = false } else { hasBody = true }
-      let head = Head(method: method, target: target, version: version, headers: HTTPHeaders(headers))
+      let head = Head(
+        method: method, target: target, version: version, headers: HTTPHeaders(headers), requestID: requestID)
       return (head, framing, expectsContinue && hasBody)
     }
   }

@@ -96,10 +96,12 @@ public struct HTTPResponseSerializer: Sendable {
   ///   - requestVersion: The version of the request answered (HTTP/1.0 needs an explicit `keep-alive`).
   ///   - keepAlive: Whether the connection stays open after this response.
   ///   - now: The current time in seconds since the Unix epoch, for `Date`.
+  ///   - requestID: When not `nil`, written as the only `X-Request-Id` field (the response's own are dropped). It
+  ///     must be a valid id (``HTTPRequestID/isValid(_:)``): it is written as it is.
   ///   - out: The buffer to append to.
   public mutating func serialize(
     _ response: HTTPResponse, requestMethod: HTTPMethod, requestVersion: HTTPVersion, keepAlive: Bool, now: Int,
-    into out: inout [UInt8]
+    requestID: String? = nil, into out: inout [UInt8]
   ) {
     let status = response.status
     let writesBody = !status.forbidsBody && requestMethod != .head
@@ -115,15 +117,23 @@ public struct HTTPResponseSerializer: Sendable {
 
     var hasDate = false
     for field in response.headers {
-      if HTTPHeaders.namesEqual(field.name, "content-length") || HTTPHeaders.namesEqual(field.name, "connection")
-        || HTTPHeaders.namesEqual(field.name, "transfer-encoding")
-      {
-        continue
+      // The length first: most names are none of these, and are told so without comparing a byte.
+      switch field.name.utf8.count {
+      case 14 where HTTPHeaders.namesEqual(field.name, "content-length"): continue
+      case 10 where HTTPHeaders.namesEqual(field.name, "connection"): continue
+      case 17 where HTTPHeaders.namesEqual(field.name, "transfer-encoding"): continue
+      case 12 where requestID != nil && HTTPHeaders.namesEqual(field.name, HTTPRequestID.fieldName): continue
+      case 4 where HTTPHeaders.namesEqual(field.name, "date"): hasDate = true
+      default: break
       }
-      if HTTPHeaders.namesEqual(field.name, "date") { hasDate = true }
       Self.appendSanitized(field.name, to: &out)
       out.append(contentsOf: [ASCII.colon, ASCII.space])
       Self.appendSanitized(field.value, to: &out)
+      out.append(contentsOf: [ASCII.cr, ASCII.lf])
+    }
+    if let requestID {
+      out.append(contentsOf: "X-Request-Id: ".utf8)
+      out.append(contentsOf: requestID.utf8)
       out.append(contentsOf: [ASCII.cr, ASCII.lf])
     }
     if !status.forbidsBody {
@@ -145,14 +155,15 @@ public struct HTTPResponseSerializer: Sendable {
     if writesBody { out.append(contentsOf: response.body) }
   }
 
-  /// The bytes of `response`; see ``serialize(_:requestMethod:requestVersion:keepAlive:now:into:)``.
+  /// The bytes of `response`; see ``serialize(_:requestMethod:requestVersion:keepAlive:now:requestID:into:)``.
   public mutating func serialize(
-    _ response: HTTPResponse, requestMethod: HTTPMethod, requestVersion: HTTPVersion, keepAlive: Bool, now: Int
+    _ response: HTTPResponse, requestMethod: HTTPMethod, requestVersion: HTTPVersion, keepAlive: Bool, now: Int,
+    requestID: String? = nil
   ) -> [UInt8] {
     var out: [UInt8] = []
     serialize(
       response, requestMethod: requestMethod, requestVersion: requestVersion, keepAlive: keepAlive, now: now,
-      into: &out)
+      requestID: requestID, into: &out)
     return out
   }
 

@@ -89,7 +89,7 @@ final class Connection: @unchecked Sendable {
   private var requestNumber = 0
   /// Hands a reply given during the responder's call back to the loop's thread without a hop through
   /// ``EventLoop/execute(_:)``.
-  private let replySlot = Mutex(ReplySlot.idle)
+  private let replySlot = Locked(ReplySlot.idle)
   /// How many synchronous replies are being processed inside one another (pipelined requests answered at once).
   private var replyDepth = 0
   /// Past this depth of synchronous replies, replies go through ``EventLoop/execute(_:)``, so pipelining cannot grow
@@ -133,7 +133,7 @@ final class Connection: @unchecked Sendable {
     self.settings = settings
     self.onClose = onClose
     self.loop = loop
-    self.machine = HTTPConnectionStateMachine(limits: settings.limits)
+    self.machine = HTTPConnectionStateMachine(limits: settings.limits) { [responder] head in responder.screen(head) }
     self.readDeadline = HTTPReadDeadline(timeouts: settings.timeouts)
     self.tlsPhase = settings.tls == nil ? .none : .sniffing
     self.logsAccess = settings.logger.map { $0.logLevel <= .info } ?? false
@@ -208,7 +208,9 @@ final class Connection: @unchecked Sendable {
 
   // MARK: - Actions
 
-  private func perform(_ action: HTTPConnectionStateMachine.Action) {
+  /// Carries out an action; `isReply` says it answers ``HTTPConnectionStateMachine/responseReady(_:now:)`` (a write
+  /// not logged as a rejection).
+  private func perform(_ action: HTTPConnectionStateMachine.Action, isReply: Bool = false) {
     switch action {
     case .none:
       break
@@ -222,7 +224,7 @@ final class Connection: @unchecked Sendable {
       flush()
     case .write(let bytes, let thenClose):
       pauseReading()
-      if logsAccess && inFlight == nil && requestNumber == machine.answeredCount { logRejection(bytes) }
+      if logsAccess && !isReply { logRejection(bytes) }
       lingerAfterWrite = thenClose
       enqueue(bytes)
       awaitingWriteCompletion = true
@@ -238,7 +240,8 @@ final class Connection: @unchecked Sendable {
     requestNumber += 1
     let number = requestNumber
     if logsAccess {
-      let requestID = request.headers["x-request-id"].map { String($0.prefix(128)) } ?? "\(id)-\(number)"
+      // The state machine has given every request a valid id.
+      let requestID = machine.currentRequestID ?? "-"
       inFlight = InFlight(
         method: request.method.rawValue, path: String(request.path.prefix(1024)), requestID: requestID,
         started: Connection.monotonicNow)
@@ -291,16 +294,20 @@ final class Connection: @unchecked Sendable {
           "request_id": "\(request.requestID)", "connection": "\(id)",
         ])
     }
-    perform(machine.responseReady(response, now: sys_epochSeconds()))
+    perform(machine.responseReady(response, now: sys_epochSeconds()), isReply: true)
   }
 
-  /// Logs a response the state machine wrote without a request in flight: a parse error or a read time-out.
+  /// Logs a response the state machine wrote without a request in flight: a parse error, a read time-out, or a
+  /// request refused by the responder's screen.
   private func logRejection(_ bytes: [UInt8]) {
     let status = bytes.count > 12 ? String(decoding: bytes[9..<12], as: UTF8.self) : "?"
+    let head = machine.currentHead
     settings.logger?.info(
       "rejected \(status)",
       metadata: [
-        "status": "\(status)", "bytes_written": "\(bytes.count)", "connection": "\(id)", "method": "-", "path": "-",
+        "status": "\(status)", "bytes_written": "\(bytes.count)", "connection": "\(id)",
+        "method": "\(head?.method.rawValue ?? "-")", "path": "\(head.map { String($0.path.prefix(1024)) } ?? "-")",
+        "request_id": "\(machine.currentRequestID ?? "-")",
       ])
   }
 

@@ -25,7 +25,7 @@ final class EventLoop: @unchecked Sendable {
   private let wakeDescriptor: CInt
   /// The Dispatch queue whose thread runs the loop (never returned to the pool).
   private let host: DispatchQueue
-  private let pending = Mutex<[@Sendable () -> Void]>([])
+  private let pending = Locked<[@Sendable () -> Void]>([])
   /// Whether a wake-up has been signalled and not yet taken by the loop.
   private let wakeSignalled = Atomic<Bool>(false)
 

@@ -16,8 +16,11 @@ import TLS
 /// closes; so does a request that does not arrive within its time-out (408). Request bodies with
 /// `Content-Encoding: gzip` are inflated before the responder sees them (413 past the body limit, 415 for other
 /// codings), and responses are gzipped when the client accepts it (see ``HTTPCompression``). Past
-/// ``HTTPServerConfiguration/maxConnections`` a new connection gets a 503 and is closed. With a logger, each
-/// request is logged at `info` level.
+/// ``HTTPServerConfiguration/maxConnections`` a new connection gets a 503 and is closed. Every request gets an
+/// `X-Request-Id` (the client's when it is sane, else a generated one; see ``HTTPRequestID``) that the responder
+/// sees, every response to it echoes, and its log line carries as `request_id`. The responder's
+/// ``HTTPResponder/screen(_:)`` sees each request's head before its body is read, and may refuse it there. With a
+/// logger, each request is logged at `info` level.
 ///
 /// ```swift
 /// let server = HTTPServer(

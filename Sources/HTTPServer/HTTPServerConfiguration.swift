@@ -19,6 +19,23 @@ public protocol HTTPResponder: Sendable {
   ///   - request: The complete request, body included.
   ///   - reply: Sends the response.
   func respond(to request: HTTPRequest, reply: @escaping @Sendable (HTTPResponse) -> Void)
+
+  /// Looks at a request before its body is read, to refuse it early (a missing credential, say).
+  ///
+  /// Called on the connection's event-loop thread once the request's header section has been parsed, before any byte
+  /// of its body is read or buffered and before `100 Continue` is sent; keep it cheap. The head carries the request's
+  /// `X-Request-Id` (see ``HTTPRequestID``). Return `nil` to let the request through to ``respond(to:reply:)``, or a
+  /// response to send instead: the body of a refused request is never read, so if it has one the connection closes
+  /// (lingeringly) after the response; a refused bodiless request leaves the connection open. The default
+  /// implementation returns `nil`.
+  /// - Parameter head: The request line and header fields.
+  /// - Returns: `nil`, or the response that refuses the request.
+  func screen(_ head: HTTPRequestHead) -> HTTPResponse?
+}
+
+extension HTTPResponder {
+  /// Lets every request through.
+  public func screen(_ head: HTTPRequestHead) -> HTTPResponse? { nil }
 }
 
 /// An ``HTTPResponder`` made from a synchronous closure (handy for tests and trivial routes).

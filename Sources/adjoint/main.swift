@@ -62,6 +62,21 @@ struct Serve: ParsableCommand {
   @Option(help: "Log level: trace, debug, info (one line per request), notice, warning, error (ADJOINT_LOG_LEVEL).")
   var logLevel: String = environment("ADJOINT_LOG_LEVEL") ?? "warning"
 
+  @Option(help: "Log format on standard error: json (one object per line) or text (ADJOINT_LOG_FORMAT).")
+  var logFormat: String = environment("ADJOINT_LOG_FORMAT") ?? "json"
+
+  @Option(
+    help: """
+      A file of bearer tokens, one per line ('#' starts a comment); every endpoint but /healthz, /readyz and \
+      /openapi.yaml then needs 'Authorization: Bearer TOKEN' (ADJOINT_API_KEYS_FILE).
+      """)
+  var apiKeysFile: String = environment("ADJOINT_API_KEYS_FILE") ?? ""
+
+  @Option(
+    name: .customLong("request-timeout-s"),
+    help: "Seconds a request may take from arrival to answer, queueing included, else 503 (ADJOINT_REQUEST_TIMEOUT_S).")
+  var requestTimeout: Double = environment("ADJOINT_REQUEST_TIMEOUT_S").flatMap(Double.init) ?? 30
+
   func validate() throws {
     guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
     guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
@@ -70,7 +85,7 @@ struct Serve: ParsableCommand {
     guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
     for (name, value) in [
       ("--header-timeout", headerTimeout), ("--body-timeout", bodyTimeout), ("--idle-timeout", idleTimeout),
-      ("--send-timeout", sendTimeout), ("--drain-timeout", drainTimeout),
+      ("--send-timeout", sendTimeout), ("--drain-timeout", drainTimeout), ("--request-timeout-s", requestTimeout),
     ] {
       guard value > 0 && value <= 86_400 else { throw ValidationError("\(name) must be between 0 and 86400 seconds") }
     }
@@ -80,10 +95,21 @@ struct Serve: ParsableCommand {
     guard Logger.Level(rawValue: logLevel) != nil else {
       throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
     }
+    guard logFormat == "json" || logFormat == "text" else { throw ValidationError("--log-format must be json or text") }
   }
 
   func run() throws {
     var configuration = ServiceConfiguration(host: host, port: port, workers: workers, maxQueue: maxQueue)
+    configuration.requestTimeout = requestTimeout
+    if !apiKeysFile.isEmpty {
+      do {
+        configuration.apiKeys = try APIKeys.tokens(contentsOfFile: apiKeysFile)
+      } catch {
+        // A server that cannot load its keys must not start open.
+        FileHandle.standardError.write(Data("adjoint: \(error.description)\n".utf8))
+        throw ExitCode.failure
+      }
+    }
     configuration.limits.maxBodyBytes = maxBodyBytes
     configuration.http.maxConnections = maxConnections
     configuration.http.timeouts = HTTPTimeouts(
@@ -93,7 +119,11 @@ struct Serve: ParsableCommand {
     if !tlsCert.isEmpty {
       configuration.http.tls = HTTPTLSFiles(certificatePath: tlsCert, keyPath: tlsKey)
     }
-    LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+    if logFormat == "json" {
+      LoggingSystem.bootstrap { JSONLogHandler(label: $0) }
+    } else {
+      LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+    }
     var logger = Logger(label: "adjoint.http")
     logger.logLevel = Logger.Level(rawValue: logLevel) ?? .warning
 

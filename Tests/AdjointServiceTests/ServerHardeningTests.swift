@@ -224,7 +224,7 @@ final class ServerHardeningTests: XCTestCase {
   func testAccessLogAtInfoHasOneLinePerRequest() throws {
     let process = Process()
     process.executableURL = ServerProcess.executable
-    process.arguments = ["serve", "--host", "127.0.0.1", "--port", "0", "--log-level", "info"]
+    process.arguments = ["serve", "--host", "127.0.0.1", "--port", "0", "--log-level", "info", "--log-format", "text"]
     let output = Pipe()
     let errors = Pipe()
     process.standardOutput = output

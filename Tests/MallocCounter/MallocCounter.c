@@ -4,11 +4,16 @@
 // here first; each wrapper bumps a thread-local counter and forwards to glibc's own implementation (`__libc_malloc`
 // and friends, which `malloc` itself is an alias of), so allocation behaves exactly as without the shim. `free` is not
 // wrapped. The counter is initial-exec TLS, which never allocates, so reading or bumping it cannot recurse.
-// Only glibc exports the `__libc_*` entry points; elsewhere the shim compiles to a counter that is never bumped.
+// Only glibc exports the `__libc_*` entry points; elsewhere the shim compiles to a counter that is never bumped. Under
+// a sanitizer, which intercepts the allocation functions itself, the shim stays out of the way the same way.
 
 #include "MallocCounter.h"
 
-#if defined(__linux__) && defined(__GLIBC__)
+#ifndef __has_feature
+#define __has_feature(feature) 0
+#endif
+
+#if defined(__linux__) && defined(__GLIBC__) && !__has_feature(thread_sanitizer) && !__has_feature(address_sanitizer)
 
 #include <errno.h>
 #include <stddef.h>
