@@ -202,8 +202,14 @@ public struct HTTPRequestParser: Sendable {
 
       case .fixedBody(let length):
         guard buffer.count - readIndex >= length else { return nil }
-        body = Array(buffer[readIndex..<readIndex + length])
-        readIndex += length
+        if readIndex == 0 && buffer.count == length && length >= Self.largeBody {
+          // The buffer holds exactly the body (see prepareForLargeBody): hand it over instead of copying it.
+          swap(&body, &buffer)
+          resetScanner()
+        } else {
+          body = Array(buffer[readIndex..<readIndex + length])
+          readIndex += length
+        }
         return finish(head.take()!)
 
       case .chunkSize:
@@ -246,11 +252,29 @@ public struct HTTPRequestParser: Sendable {
     readIndex = end
     switch framing {
     case .none: state = .fixedBody(length: 0)
-    case .length(let length): state = .fixedBody(length: length)
+    case .length(let length):
+      state = .fixedBody(length: length)
+      if length >= Self.largeBody { prepareForLargeBody(length) }
     case .chunked: state = .chunkSize
     }
     continuePending = expectsContinue
     return parsed
+  }
+
+  /// Bodies of at least this many bytes are read into a buffer of their own size.
+  static let largeBody = 64 << 10
+
+  /// Before a large body with a declared length: drops the consumed header section from the buffer and reserves
+  /// room for the body (up to 16 MiB; beyond, the buffer grows as bytes arrive), so that the body is neither copied
+  /// as the buffer grows nor copied out of it once complete.
+  private mutating func prepareForLargeBody(_ length: Int) {
+    if readIndex > 0 {
+      buffer.removeSubrange(0..<readIndex)
+      scanIndex = max(0, scanIndex - readIndex)
+      lineStart = max(0, lineStart - readIndex)
+      readIndex = 0
+    }
+    buffer.reserveCapacity(min(length, 16 << 20))
   }
 
   /// Completes the current message and makes the parser ready for the next one.
