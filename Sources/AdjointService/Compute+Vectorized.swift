@@ -68,7 +68,8 @@ extension Compute {
           for k in 0..<inputs {
             if let index = compiled.inputIndex[k] { workspace.setInput(index, Array(allColumns[k][range])) }
           }
-          return answerLanes(product, settings, function: function, compiled: compiled, workspace: workspace)
+          return answerLanes(
+            product, settings, function: function, compiled: compiled, workspace: workspace, whole: parts == 1)
         }
         outcome.finish(part, bytes)
       } catch {
@@ -76,7 +77,8 @@ extension Compute {
       }
     }
     if let problem = outcome.firstProblem { throw problem }
-    return joinResults(outcome)
+    // One part wrote the whole response; several wrote arrays that are joined.
+    return parts == 1 ? outcome.fragments[0] : joinResults(outcome)
   }
 
   /// The program over vectors of `length` lanes, or `nil` when the function does not compile that way.
@@ -109,9 +111,11 @@ extension Compute {
     return true
   }
 
-  /// Runs `product` over every lane and writes the lanes' results, as the elements of a JSON array.
+  /// Runs `product` over every lane and writes the lanes' results, as the elements of a JSON array, or with `whole`
+  /// as the whole response (`{"results": [...]}`), which saves copying it.
   private func answerLanes(
-    _ product: Product, _ settings: Settings, function: Function, compiled: CompiledProgram, workspace: Workspace
+    _ product: Product, _ settings: Settings, function: Function, compiled: CompiledProgram, workspace: Workspace,
+    whole: Bool
   ) -> [UInt8] {
     let program = compiled.program
     let lanes = program.slots[program.outputs[0].slot].count
@@ -123,6 +127,10 @@ extension Compute {
     var writer = JSONWriter(capacity: 48 * lanes * (1 + names.count * names.count))
     func scalar(_ value: Double, _ writer: inout JSONWriter) {
       if layout == .nested { writer.write(value) } else { writer.writeTensor(shape: [], data: [value], layout: layout) }
+    }
+    if whole {
+      writer.beginObject()
+      writer.writeKey("results")
     }
     writer.beginArray()
     switch product {
@@ -228,6 +236,7 @@ extension Compute {
       break
     }
     writer.endArray()
+    if whole { writer.endObject() }
     return writer.bytes
   }
 }

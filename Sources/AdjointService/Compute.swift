@@ -81,11 +81,28 @@ struct Compute: Sendable {
 
   /// Answers a request body for `product`, returning the JSON response body.
   func run(_ product: Product, body: [UInt8], deadline: Deadline) throws(Problem) -> [UInt8] {
+    try run(product, body: body, deadline: deadline, onlyIfCheap: false)!
+  }
+
+  /// Answers a request when it is cheap: one point through a small program (a few microseconds of work), so that
+  /// it can be answered on the connection's thread without the two thread switches of a trip to a worker. Returns
+  /// `nil`, having computed nothing, when it is not; mistakes found on the way are thrown as usual.
+  func runIfCheap(_ product: Product, body: [UInt8], deadline: Deadline) throws(Problem) -> [UInt8]? {
+    try run(product, body: body, deadline: deadline, onlyIfCheap: true)
+  }
+
+  /// The work, in element-operations, below which a request counts as cheap.
+  static let cheapWork = 8192
+
+  private func run(_ product: Product, body: [UInt8], deadline: Deadline, onlyIfCheap: Bool) throws(Problem)
+    -> [UInt8]?
+  {
     try deadline.check()
     let request = try decodeObject(body)
     for (key, _) in request where !Self.commonFields.contains(key) && !product.fields.contains(key) {
       throw .badRequest("unknown field '\(key)'", pointer: JSONPointer().appending(key).description)
     }
+    if onlyIfCheap && request["batch"] != nil { return nil }
     let options = try Options(request, product: product, limits: limits)
     let function = try self.function(of: request)
     let (batchPoints, single) = try self.points(of: request, function: function)
@@ -93,15 +110,31 @@ struct Compute: Sendable {
 
     if let point = single {
       let compiled = try program(function, point: point, pointer: "/at")
+      if onlyIfCheap && !Self.isCheap(product, compiled.program) { return nil }
       var writer = JSONWriter(capacity: 256)
       try compiled.withWorkspace { workspace throws(Problem) in
         try answer(
           product, settings, function: function, compiled: compiled, workspace: workspace, point: point,
-          pointIndex: nil, fanOut: true, deadline: deadline, into: &writer)
+          pointIndex: nil, fanOut: !onlyIfCheap, deadline: deadline, into: &writer)
       }
       return writer.bytes
     }
     return try batch(product, settings, function: function, points: batchPoints, deadline: deadline)
+  }
+
+  /// Whether `product` over `program` at one point is a few microseconds of work: passes over a small arena, one
+  /// per Jacobian or Hessian line or finite difference.
+  private static func isCheap(_ product: Product, _ program: Program) -> Bool {
+    let pass = program.arenaCount + 4 * program.instructionCount
+    let inputs = program.inputs.reduce(0) { $0 + program.slots[$1.slot].count }
+    let lines: Int
+    switch product {
+    case .evaluate, .gradient, .vjp, .jvp: lines = 2
+    case .jacobian: lines = inputs + 2
+    case .hessian, .gradcheck: lines = 2 * inputs + 2
+    }
+    let (work, overflow) = pass.multipliedReportingOverflow(by: lines)
+    return !overflow && work <= cheapWork
   }
 
   // MARK: Batches

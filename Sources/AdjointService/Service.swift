@@ -51,6 +51,9 @@ final class Service: HTTPResponder {
         ? "this server needs an 'Authorization: Bearer TOKEN' header" : "the bearer token is not valid here")
   }
 
+  /// Bodies up to this size may be answered on the connection's thread (see ``Compute/runIfCheap``).
+  static let inlineBodyBytes = 4096
+
   private static let computeRoutes: [String: Compute.Product] = Dictionary(
     uniqueKeysWithValues: Compute.Product.allCases.map { ("/\($0.rawValue)", $0) })
 
@@ -75,6 +78,17 @@ final class Service: HTTPResponder {
       }
       let body = request.body
       let compute = self.compute
+      // A small request through a small program is answered here, on the connection's thread: the work is shorter
+      // than the two thread switches a worker would cost.
+      if body.count <= Self.inlineBodyBytes {
+        do throws(Problem) {
+          if let answer = try compute.runIfCheap(product, body: body, deadline: deadline) {
+            return reply(Self.json(answer))
+          }
+        } catch {
+          return reply(Self.reply(error))
+        }
+      }
       submit(reply) {
         do throws(Problem) {
           reply(Self.json(try compute.run(product, body: body, deadline: deadline)))

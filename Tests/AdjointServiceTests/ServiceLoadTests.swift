@@ -45,8 +45,8 @@ final class ServiceLoadTests: XCTestCase {
     let second = try RawConnection(port: server.port)
     first.post("/evaluate", Self.slow)
     Thread.sleep(forTimeInterval: 0.02)
-    // Waits for the only worker longer than its 0.1 s.
-    second.post("/gradient", #"{"expr": "x^2", "at": {"x": 3}}"#)
+    // Waits for the only worker longer than its 0.1 s (too much work to be answered on the connection's thread).
+    second.post("/gradient", #"{"expr": "sum(broadcast_to(x, shape=[100, 100])^2)", "at": {"x": 3}}"#)
     let late = try XCTUnwrap(second.read())
     XCTAssertEqual(late.status, 503, late.body)
     XCTAssertEqual(late.headers["retry-after"], "1")
