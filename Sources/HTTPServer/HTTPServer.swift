@@ -38,7 +38,7 @@ public final class HTTPServer: Sendable {
   private let logger: Logger?
   private let acceptQueue = DispatchQueue(label: "adjoint.http.accept")
   private let stopped = DispatchGroup()
-  private let state = Mutex(State())
+  private let state = Locked(State())
 
   private enum Phase {
     case idle

@@ -11,15 +11,16 @@ import Foundation
 /// let count = Locked(0)
 /// count.withLock { $0 += 1 }
 /// ```
-public final class Locked<Value>: @unchecked Sendable {
+public final class Locked<Value: ~Copyable>: @unchecked Sendable {
   private let lock = NSLock()
   private var value: Value
 
   /// Guards `value`.
-  public init(_ value: Value) { self.value = value }
+  public init(_ value: consuming Value) { self.value = value }
 
   /// Runs `body` with the value, holding the lock.
-  public func withLock<Result, Failure: Error>(_ body: (inout Value) throws(Failure) -> Result) throws(Failure)
+  public func withLock<Result: ~Copyable, Failure: Error>(_ body: (inout Value) throws(Failure) -> Result)
+    throws(Failure)
     -> Result
   {
     lock.lock()
