@@ -423,48 +423,39 @@ struct Compute: Sendable {
     }
     let value = workspace.evaluate()[0]
     // Part p computes lines lo..<hi: as a (hi - lo) x (other extent) block of rows, or of columns.
-    let results = PartResults(parts: parts)
     let starts = counts.reduce(into: [0]) { $0.append($0.last! + $1) }
-    pool.fanOut(parts) { part in
+    let results = try fanOutParts(parts, compiled: compiled, point: point, deadline: deadline) {
+      part, ws, results throws(Problem) -> [Double] in
       let lo = part * lines / parts
       let hi = (part + 1) * lines / parts
       var block = [Double](repeating: 0, count: (hi - lo) * (forward ? outSlot.count : columns))
-      do throws(Problem) {
-        try compiled.withWorkspace { ws throws(Problem) in
-          compiled.load(point, into: ws)
-          if forward {
-            for line in lo..<hi {
-              if deadline.hasPassed { throw .deadlinePassed(after: deadline.seconds, retryAfter: 1) }
-              let k = starts.lastIndex { $0 <= line && $0 < starts.last! } ?? 0
-              var direction = [Double](repeating: 0, count: counts[k])
-              direction[line - starts[k]] = 1
-              let tangent = ws.valueWithDifferential(tangents: [wrt[k]: direction]).tangent.scalars
-              let base = (line - lo) * outSlot.count
-              for i in 0..<outSlot.count { block[base + i] = tangent[i] }
-            }
-          } else {
-            var passed = false
-            ws.jacobianRows(wrt: wrt, rows: lo..<hi) { row, adjoints in
-              if passed || deadline.hasPassed {
-                passed = true
-                return
-              }
-              var base = (row - lo) * columns
-              for adjoint in adjoints {
-                for j in adjoint.indices { block[base + j] = adjoint[j] }
-                base += adjoint.count
-              }
-            }
-            if passed { throw .deadlinePassed(after: deadline.seconds, retryAfter: 1) }
+      if forward {
+        for line in lo..<hi {
+          if deadline.hasPassed { throw .deadlinePassed(after: deadline.seconds, retryAfter: 1) }
+          let k = starts.lastIndex { $0 <= line && $0 < starts.last! } ?? 0
+          var direction = [Double](repeating: 0, count: counts[k])
+          direction[line - starts[k]] = 1
+          let tangent = ws.valueWithDifferential(tangents: [wrt[k]: direction]).tangent.scalars
+          let base = (line - lo) * outSlot.count
+          for i in 0..<outSlot.count { block[base + i] = tangent[i] }
+        }
+      } else {
+        var passed = false
+        ws.jacobianRows(wrt: wrt, rows: lo..<hi) { row, adjoints in
+          if passed || deadline.hasPassed {
+            passed = true
+            return
+          }
+          var base = (row - lo) * columns
+          for adjoint in adjoints {
+            for j in adjoint.indices { block[base + j] = adjoint[j] }
+            base += adjoint.count
           }
         }
-      } catch {
-        results.fail()
-        return
+        if passed { throw .deadlinePassed(after: deadline.seconds, retryAfter: 1) }
       }
-      results.finish(part, block)
+      return block
     }
-    if results.failed { throw .deadlinePassed(after: deadline.seconds, retryAfter: 1) }
     let parted = results.blocks
     var blocks = counts.map { [Double](repeating: 0, count: outSlot.count * $0) }
     for part in 0..<parts {
@@ -511,43 +502,34 @@ struct Compute: Sendable {
     let parts = min(columns, pool.workers * 2)
     let starts = counts.reduce(into: [0]) { $0.append($0.last! + $1) }
     // Part p computes the columns lo..<hi of the whole Hessian (rows: every element of every input).
-    let results = PartResults(parts: parts)
-    pool.fanOut(parts) { part in
+    let results = try fanOutParts(parts, compiled: compiled, point: point, deadline: deadline) {
+      part, ws, results throws(Problem) -> [Double] in
       let lo = part * columns / parts
       let hi = (part + 1) * columns / parts
       var block = [Double](repeating: 0, count: (hi - lo) * columns)
-      do throws(Problem) {
-        try compiled.withWorkspace { ws throws(Problem) in
-          compiled.load(point, into: ws)
-          for k in counts.indices {
-            let range = max(lo, starts[k])..<min(hi, starts[k + 1])
-            guard !range.isEmpty else { continue }
-            var passed = false
-            ws.hessianColumns(
-              wrt: wrt, input: k, columns: (range.lowerBound - starts[k])..<(range.upperBound - starts[k])
-            ) {
-              j, gradient, product in
-              if passed || deadline.hasPassed {
-                passed = true
-                return
-              }
-              var base = (starts[k] + j - lo) * columns
-              for tensor in product {
-                for i in tensor.scalars.indices { block[base + i] = tensor.scalars[i] }
-                base += tensor.scalars.count
-              }
-              if j == range.lowerBound - starts[k] { results.offer(gradient) }
-            }
-            if passed { throw .deadlinePassed(after: deadline.seconds, retryAfter: 1) }
+      for k in counts.indices {
+        let range = max(lo, starts[k])..<min(hi, starts[k + 1])
+        guard !range.isEmpty else { continue }
+        var passed = false
+        ws.hessianColumns(
+          wrt: wrt, input: k, columns: (range.lowerBound - starts[k])..<(range.upperBound - starts[k])
+        ) {
+          j, gradient, product in
+          if passed || deadline.hasPassed {
+            passed = true
+            return
           }
+          var base = (starts[k] + j - lo) * columns
+          for tensor in product {
+            for i in tensor.scalars.indices { block[base + i] = tensor.scalars[i] }
+            base += tensor.scalars.count
+          }
+          if j == range.lowerBound - starts[k] { results.offer(gradient) }
         }
-      } catch {
-        results.fail()
-        return
+        if passed { throw .deadlinePassed(after: deadline.seconds, retryAfter: 1) }
       }
-      results.finish(part, block)
+      return block
     }
-    if results.failed { throw .deadlinePassed(after: deadline.seconds, retryAfter: 1) }
     let parted = results.blocks
     // column c's values, row r: parted[part][(c - lo) * columns + r]; block [r-input][c-input][i * count_c + j].
     var blocks = counts.map { rows in counts.map { [Double](repeating: 0, count: rows * $0) } }
@@ -571,6 +553,29 @@ struct Compute: Sendable {
     }
     let gradient = results.gradient ?? shapes.map { Tensor(repeating: 0, shape: $0) }
     return (value, gradient, tensors)
+  }
+
+  /// Runs `parts` parts of one product over idle workers, each in a workspace of its own loaded with `point`, and
+  /// collects the blocks they return; 503 when the deadline passed in any of them.
+  private func fanOutParts(
+    _ parts: Int, compiled: CompiledProgram, point: [Tensor], deadline: Deadline,
+    _ body:
+      @escaping @Sendable (_ part: Int, _ workspace: Workspace, _ results: PartResults) throws(Problem) -> [Double]
+  ) throws(Problem) -> PartResults {
+    let results = PartResults(parts: parts)
+    pool.fanOut(parts) { part in
+      do throws(Problem) {
+        let block = try compiled.withWorkspace { workspace throws(Problem) in
+          compiled.load(point, into: workspace)
+          return try body(part, workspace, results)
+        }
+        results.finish(part, block)
+      } catch {
+        results.fail()
+      }
+    }
+    if results.failed { throw .deadlinePassed(after: deadline.seconds, retryAfter: 1) }
+    return results
   }
 
   /// Throws 413 when the nested form of a result of `shape` would hold more arrays than a tensor may hold elements:
@@ -708,12 +713,12 @@ struct Compute: Sendable {
     let inputs = function.names.count
     var columns = [[Double]](repeating: [], count: inputs)
     for k in 0..<inputs { columns[k].reserveCapacity(list.count) }
+    // A graph that declares an input non-scalar takes the general path, which reports the mismatch.
+    guard function.graph.declaredShapes.values.allSatisfy(\.isEmpty) else { return nil }
     for value in list {
       guard case .object(let point) = value, point.count == inputs else { return nil }
       for (name, element) in point {
-        guard case .number(let number) = element, let k = function.position(of: name),
-          function.graph.declaredShapes[name]?.isEmpty ?? true
-        else { return nil }
+        guard case .number(let number) = element, let k = function.position(of: name) else { return nil }
         columns[k].append(number)
       }
     }

@@ -70,12 +70,7 @@ final class Service: HTTPResponder {
       answer(response)
     }
     if let product = Self.computeRoutes[String(path)] {
-      guard request.method == .post else {
-        return reply(Self.reply(.methodNotAllowed(request.method.rawValue, allowed: ["POST"])))
-      }
-      guard Self.isJSON(request.headers["content-type"]) else {
-        return reply(Self.reply(.unsupportedMediaType("the body must be application/json")))
-      }
+      if let refusal = Self.refusal(ofPost: request) { return reply(refusal) }
       let body = request.body
       let compute = self.compute
       // A small request through a small program is answered here, on the connection's thread: the work is shorter
@@ -125,12 +120,7 @@ final class Service: HTTPResponder {
             status: .ok, headers: ["Content-Type": ServiceMetrics.contentType], body: metrics.render())
         })
     case "/graphs":
-      guard request.method == .post else {
-        return reply(Self.reply(.methodNotAllowed(request.method.rawValue, allowed: ["POST"])))
-      }
-      guard Self.isJSON(request.headers["content-type"]) else {
-        return reply(Self.reply(.unsupportedMediaType("the body must be application/json")))
-      }
+      if let refusal = Self.refusal(ofPost: request) { return reply(refusal) }
       let body = request.body
       let compute = self.compute
       submit(reply) {
@@ -238,6 +228,17 @@ final class Service: HTTPResponder {
       return reply(.methodNotAllowed(request.method.rawValue, allowed: ["GET", "HEAD"]))
     }
     return answer()
+  }
+
+  /// 405 unless `request` is a POST, 415 unless its body is JSON; `nil` when it is both.
+  private static func refusal(ofPost request: HTTPRequest) -> HTTPResponse? {
+    guard request.method == .post else {
+      return reply(.methodNotAllowed(request.method.rawValue, allowed: ["POST"]))
+    }
+    guard isJSON(request.headers["content-type"]) else {
+      return reply(.unsupportedMediaType("the body must be application/json"))
+    }
+    return nil
   }
 
   private static func isJSON(_ contentType: String?) -> Bool {
