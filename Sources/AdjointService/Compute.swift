@@ -248,6 +248,7 @@ struct Compute: Sendable {
         product, function: function, compiled: compiled, workspace: workspace, point: point,
         pointPointer: pointPointer, pointIndex: pointIndex, seed: seed, wrt: wrt)
     }
+    try checkResultSize(product, program: program, wrt: wrt, pointer: pointPointer)
     let layout = settings.layout
     writer.beginObject()
     switch product {
@@ -576,6 +577,20 @@ struct Compute: Sendable {
     }
     if results.failed { throw .deadlinePassed(after: deadline.seconds, retryAfter: 1) }
     return results
+  }
+
+  /// Throws 413 when a Jacobian or Hessian would hold more elements than a tensor may (`out × in` or `in × in`
+  /// numbers), before any of it is allocated.
+  private func checkResultSize(_ product: Product, program: Program, wrt: [Int], pointer: String) throws(Problem) {
+    guard product == .jacobian || product == .hessian else { return }
+    let inputs = wrt.reduce(0) { $0 + program.slots[program.inputs[$1].slot].count }
+    let rows = product == .jacobian ? program.slots[program.outputs[0].slot].count : inputs
+    let (elements, overflow) = rows.multipliedReportingOverflow(by: inputs)
+    guard overflow || elements > limits.maxTensorElements else { return }
+    let what = product == .jacobian ? "Jacobian" : "Hessian"
+    throw .tooLarge(
+      "the \(what) would have \(rows) x \(inputs) elements, over the limit of \(limits.maxTensorElements) per tensor",
+      pointer: pointer)
   }
 
   /// Throws 413 when the nested form of a result of `shape` would hold more arrays than a tensor may hold elements:

@@ -50,9 +50,11 @@ final class CompiledProgram: Sendable {
     }
   }
 
-  /// The bytes a cached program is counted for: its instructions and slots, and the arenas of its workspaces.
+  /// The bytes a cached program is counted for: its instructions and slots, and the arenas of its spare workspaces
+  /// (values, adjoints and scratch in `Double`, and the dual arena of forward mode in `Dual`, 56 bytes per element).
   var cost: Int {
-    256 * program.instructionCount + 64 * program.slots.count + 8 * program.arenaCount * (1 + 3 * maxSpares)
+    256 * program.instructionCount + 64 * program.slots.count + 8 * program.arenaCount
+      + 56 * program.arenaCount * maxSpares
   }
 }
 

@@ -99,6 +99,11 @@ final class BadRequestTableTests: LiveServerTestCase {
       expected: TableExpectation(status: 200, body: .exactly(response)))
   }
 
+  /// A JSON array of `count` zeros.
+  private static func zeros(_ count: Int) -> String {
+    "[" + Array(repeating: "0", count: count).joined(separator: ",") + "]"
+  }
+
   /// `text` as a JSON string, escaped by the project's own writer.
   private static func jsonString(_ text: String) -> String {
     var writer = JSONWriter()
@@ -749,6 +754,13 @@ final class BadRequestTableTests: LiveServerTestCase {
     bad(
       "hessian: non-scalar output", path: "/hessian", #"{"expr": "x * 2", "at": {"x": [1, 2]}}"#, 422, "/expr",
       "the output has shape [2]; a Hessian needs an output with exactly one element", at: 2),
+    bad(
+      "jacobian over the tensor limit", path: "/jacobian",
+      #"{"expr": "x * 2", "at": {"x": "# + zeros(4097) + "}}", 413, "/at",
+      "the Jacobian would have 4097 x 4097 elements, over the limit of 16777216 per tensor"),
+    bad(
+      "hessian over the tensor limit", path: "/hessian", #"{"expr": "sum(x^2)", "at": {"x": "# + zeros(4097) + "}}",
+      413, "/at", "the Hessian would have 4097 x 4097 elements, over the limit of 16777216 per tensor"),
     bad(
       "gradcheck: eps not positive", path: "/gradcheck", #"{"expr": "x", "at": {"x": 1}, "eps": 0}"#, 400, "/eps",
       "'eps' must be a positive number"),
