@@ -33,6 +33,9 @@ final class GraphRegistry: Sendable {
   /// Forgets `id`; returns whether it was known.
   func remove(_ id: String) -> Bool { entries.removeValue(for: id) }
 
+  /// Forgets every graph.
+  func removeAll() { entries.removeAll() }
+
   /// The number of graphs kept.
   var count: Int { entries.count }
 

@@ -102,6 +102,9 @@ final class LRUCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     }
   }
 
+  /// Removes every entry.
+  func removeAll() { state.withLock { $0 = State() } }
+
   /// The number of entries.
   var count: Int { state.withLock { $0.index.count } }
 

@@ -84,6 +84,12 @@ final class ProgramCache: Sendable {
   /// The bytes the cache holds.
   var bytes: Int { graphs.totalCost + programs.totalCost }
 
+  /// Forgets every parsed text and compiled program.
+  func removeAll() {
+    graphs.removeAll()
+    programs.removeAll()
+  }
+
   /// The graph of an `expr` text, parsed once.
   func graph(forExpr source: String, parse: (String) throws(Problem) -> Graph) throws(Problem) -> Graph {
     if let graph = graphs.value(for: source) { return graph }
