@@ -51,10 +51,11 @@ final class CompiledProgram: Sendable {
   }
 
   /// The bytes a cached program is counted for: its instructions and slots, and the arenas of its spare workspaces
-  /// (values, adjoints and scratch in `Double`, and the dual arena of forward mode in `Dual`, 56 bytes per element).
+  /// (values, adjoints and scratch; the dual arena of forward mode, made only by the products that use it, is not
+  /// counted).
   var cost: Int {
     256 * program.instructionCount + 64 * program.slots.count + 8 * program.arenaCount
-      + 56 * program.arenaCount * maxSpares
+      + 24 * program.arenaCount * maxSpares
   }
 }
 

@@ -86,22 +86,10 @@ final class JSONLogHandlerTests: XCTestCase {
 
   func testServeWritesJSONLinesByDefaultAndTextOnRequest() throws {
     for format in ["json", "text"] {
-      let process = Process()
-      process.executableURL = ServerProcess.executable
-      process.arguments = ["serve", "--port", "0", "--log-level", "info", "--log-format", format]
-      let output = Pipe()
-      let errors = Pipe()
-      process.standardOutput = output
-      process.standardError = errors
-      try process.run()
-      let line = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
-      let port = try XCTUnwrap(Int(line.split(separator: ":").last?.prefix { $0.isNumber } ?? ""), line)
-      let client = try RawConnection(port: port)
-      client.send("GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Request-Id: json-7\r\n\r\n")
-      XCTAssertEqual(client.read()?.status, 200)
-      XCTAssertEqual(kill(process.processIdentifier, SIGTERM), 0)
-      let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-      process.waitUntilExit()
+      let log = try serverLog(arguments: ["--log-format", format]) { client in
+        client.send("GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Request-Id: json-7\r\n\r\n")
+        XCTAssertEqual(client.read()?.status, 200)
+      }
       let request = try XCTUnwrap(log.split(separator: "\n").first { $0.contains("json-7") }, log)
       if format == "json" {
         let object = try JSONParser.parse(String(request))

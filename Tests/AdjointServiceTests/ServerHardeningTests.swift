@@ -222,24 +222,12 @@ final class ServerHardeningTests: XCTestCase {
   }
 
   func testAccessLogAtInfoHasOneLinePerRequest() throws {
-    let process = Process()
-    process.executableURL = ServerProcess.executable
-    process.arguments = ["serve", "--host", "127.0.0.1", "--port", "0", "--log-level", "info", "--log-format", "text"]
-    let output = Pipe()
-    let errors = Pipe()
-    process.standardOutput = output
-    process.standardError = errors
-    try process.run()
-    let line = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
-    let port = try XCTUnwrap(Int(line.split(separator: ":").last?.prefix { $0.isNumber } ?? ""), line)
-    let client = try RawConnection(port: port)
-    client.send("GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Request-Id: trace-42\r\n\r\n")
-    XCTAssertEqual(client.read()?.status, 200)
-    client.send("GET /nowhere HTTP/1.1\r\nHost: localhost\r\n\r\n")
-    XCTAssertEqual(client.read()?.status, 404)
-    XCTAssertEqual(kill(process.processIdentifier, SIGTERM), 0)
-    let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
+    let log = try serverLog(arguments: ["--log-format", "text"]) { client in
+      client.send("GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Request-Id: trace-42\r\n\r\n")
+      XCTAssertEqual(client.read()?.status, 200)
+      client.send("GET /nowhere HTTP/1.1\r\nHost: localhost\r\n\r\n")
+      XCTAssertEqual(client.read()?.status, 404)
+    }
     let lines = log.split(separator: "\n").filter { $0.contains("adjoint.http") }
     XCTAssertEqual(lines.count, 2, log)
     let first = try XCTUnwrap(lines.first)

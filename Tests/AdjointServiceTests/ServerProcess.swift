@@ -49,6 +49,26 @@ final class ServerProcess {
   }
 }
 
+/// Runs `adjoint serve --port 0 ARGUMENTS` at info level, lets `requests` talk to it, stops it with SIGTERM and
+/// returns what it logged to standard error.
+func serverLog(arguments: [String], _ requests: (RawConnection) throws -> Void) throws -> String {
+  let process = Process()
+  process.executableURL = ServerProcess.executable
+  process.arguments = ["serve", "--host", "127.0.0.1", "--port", "0", "--log-level", "info"] + arguments
+  let output = Pipe()
+  let errors = Pipe()
+  process.standardOutput = output
+  process.standardError = errors
+  try process.run()
+  let line = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
+  let port = try XCTUnwrap(Int(line.split(separator: ":").last?.prefix { $0.isNumber } ?? ""), line)
+  try requests(try RawConnection(port: port))
+  XCTAssertEqual(kill(process.processIdentifier, SIGTERM), 0)
+  let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+  process.waitUntilExit()
+  return log
+}
+
 /// A test case whose tests share one `adjoint serve` subprocess, started once for the class and stopped after it.
 class LiveServerTestCase: XCTestCase {
   nonisolated(unsafe) private static var servers: [ObjectIdentifier: ServerProcess] = [:]
