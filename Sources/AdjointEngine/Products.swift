@@ -50,6 +50,15 @@ extension Workspace {
     case forward
     /// One VJP per output element.
     case reverse
+
+    /// Whether this mode computes a Jacobian with `columns` input elements and `rows` output elements by JVPs.
+    public func runsForward(columns: Int, rows: Int) -> Bool {
+      switch self {
+      case .auto: columns < rows
+      case .forward: true
+      case .reverse: false
+      }
+    }
   }
 
   /// The Jacobian of one output with respect to the given inputs: for each input, a tensor of shape
@@ -66,12 +75,7 @@ extension Workspace {
     let outSlot = program.slots[program.outputs[output].slot]
     let counts = inputs.map { program.slots[program.inputs[$0].slot].count }
     let columns = counts.reduce(0, +)
-    let useForward: Bool
-    switch mode {
-    case .auto: useForward = columns < outSlot.count
-    case .forward: useForward = true
-    case .reverse: useForward = false
-    }
+    let useForward = mode.runsForward(columns: columns, rows: outSlot.count)
     var blocks = zip(inputs, counts).map { index, count in
       [Double](repeating: 0, count: outSlot.count * count)
     }

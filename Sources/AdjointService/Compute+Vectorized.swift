@@ -152,7 +152,7 @@ extension Compute {
       let key = product == .gradient ? "gradient" : product == .vjp ? "vjp" : "jacobian"
       let value: Tensor
       var columns: [[Double]]
-      if product == .jacobian && settings.mode == .forward {
+      if product == .jacobian && settings.mode.runsForward(columns: wrt.count, rows: 1) {
         // One JVP per input, along a unit tangent in every lane.
         value = workspace.evaluate()[0]
         columns = wrt.map { index in

@@ -267,14 +267,9 @@ struct Compute: Sendable {
       let (value, adjoints) = workspace.valueWithPullback(seed: seed, wrt: wrt)
       writer.writeKey("value")
       writer.writeTensor(shape: value.shape, data: value.scalars, layout: layout)
-      writer.writeKey(product == .gradient ? "gradient" : "vjp")
-      writer.beginObject()
-      for (index, name) in zip(wrt, wrtNames) {
-        try checkWritable(adjoints[index].shape, pointer: "\(pointPointer)/\(name)")
-        writer.writeKey(name)
-        writer.writeTensor(shape: adjoints[index].shape, data: adjoints[index].scalars, layout: layout)
-      }
-      writer.endObject()
+      try writeTensors(
+        product == .gradient ? "gradient" : "vjp", wrt.map { adjoints[$0] }, names: wrtNames, layout: layout,
+        pointer: { "\(pointPointer)/\($0)" }, into: &writer)
 
     case .jvp:
       let (value, tangent) = workspace.valueWithDifferential(tangents: tangents)
@@ -289,38 +284,21 @@ struct Compute: Sendable {
         deadline: deadline)
       writer.writeKey("value")
       writer.writeTensor(shape: value.shape, data: value.scalars, layout: layout)
-      writer.writeKey("jacobian")
-      writer.beginObject()
-      for (block, name) in zip(blocks, wrtNames) {
-        try checkWritable(block.shape, pointer: function.pointer)
-        writer.writeKey(name)
-        writer.writeTensor(shape: block.shape, data: block.scalars, layout: layout)
-      }
-      writer.endObject()
+      try writeTensors(
+        "jacobian", blocks, names: wrtNames, layout: layout, pointer: { _ in function.pointer }, into: &writer)
 
     case .hessian:
       let (value, gradient, blocks) = try hessian(
         compiled: compiled, workspace: workspace, point: point, wrt: wrt, fanOut: fanOut, deadline: deadline)
       writer.writeKey("value")
       writer.writeTensor(shape: outShape, data: [value], layout: layout)
-      writer.writeKey("gradient")
-      writer.beginObject()
-      for (tensor, name) in zip(gradient, wrtNames) {
-        writer.writeKey(name)
-        writer.writeTensor(shape: tensor.shape, data: tensor.scalars, layout: layout)
-      }
-      writer.endObject()
+      try writeTensors(
+        "gradient", gradient, names: wrtNames, layout: layout, pointer: { "\(pointPointer)/\($0)" }, into: &writer)
       writer.writeKey("hessian")
       writer.beginObject()
       for (row, rowName) in zip(blocks, wrtNames) {
-        writer.writeKey(rowName)
-        writer.beginObject()
-        for (block, columnName) in zip(row, wrtNames) {
-          try checkWritable(block.shape, pointer: function.pointer)
-          writer.writeKey(columnName)
-          writer.writeTensor(shape: block.shape, data: block.scalars, layout: layout)
-        }
-        writer.endObject()
+        try writeTensors(
+          rowName, row, names: wrtNames, layout: layout, pointer: { _ in function.pointer }, into: &writer)
       }
       writer.endObject()
 
@@ -330,16 +308,12 @@ struct Compute: Sendable {
       let value = workspace.value(ofSlot: program.outputs[0].slot)
       writer.writeKey("value")
       writer.writeTensor(shape: value.shape, data: value.scalars, layout: layout)
-      for (key, part) in [("gradient", 0), ("numeric_gradient", 1)] {
-        writer.writeKey(key)
-        writer.beginObject()
-        for (check, name) in zip(checks, wrtNames) {
-          let tensor = part == 0 ? check.analytic : check.numeric
-          writer.writeKey(name)
-          writer.writeTensor(shape: tensor.shape, data: tensor.scalars, layout: layout)
-        }
-        writer.endObject()
-      }
+      let inputPointer = { (name: String) in "\(pointPointer)/\(name)" }
+      try writeTensors(
+        "gradient", checks.map(\.analytic), names: wrtNames, layout: layout, pointer: inputPointer, into: &writer)
+      try writeTensors(
+        "numeric_gradient", checks.map(\.numeric), names: wrtNames, layout: layout, pointer: inputPointer,
+        into: &writer)
       writer.writeKey("max_relative_error")
       writer.beginObject()
       for (check, name) in zip(checks, wrtNames) {
@@ -409,12 +383,7 @@ struct Compute: Sendable {
     let outSlot = program.slots[program.outputs[0].slot]
     let counts = wrt.map { program.slots[program.inputs[$0].slot].count }
     let columns = counts.reduce(0, +)
-    let forward: Bool
-    switch mode {
-    case .auto: forward = columns < outSlot.count
-    case .forward: forward = true
-    case .reverse: forward = false
-    }
+    let forward = mode.runsForward(columns: columns, rows: outSlot.count)
     let lines = forward ? columns : outSlot.count
     let parts = min(lines, pool.workers * 2)
     guard fanOut, pool.workers > 1, lines >= 4, lines * Self.lineWork(program) >= 1 << 16 else {
@@ -577,6 +546,21 @@ struct Compute: Sendable {
     }
     if results.failed { throw .deadlinePassed(after: deadline.seconds, retryAfter: 1) }
     return results
+  }
+
+  /// Writes `key: {name: tensor, ...}`, each tensor first checked to be writable (413 at `pointer(name)`).
+  private func writeTensors(
+    _ key: String, _ tensors: [Tensor], names: [String], layout: JSONTensorLayout, pointer: (String) -> String,
+    into writer: inout JSONWriter
+  ) throws(Problem) {
+    writer.writeKey(key)
+    writer.beginObject()
+    for (tensor, name) in zip(tensors, names) {
+      try checkWritable(tensor.shape, pointer: pointer(name))
+      writer.writeKey(name)
+      writer.writeTensor(shape: tensor.shape, data: tensor.scalars, layout: layout)
+    }
+    writer.endObject()
   }
 
   /// Throws 413 when a Jacobian or Hessian would hold more elements than a tensor may (`out × in` or `in × in`

@@ -18,8 +18,9 @@ public struct ServiceConfiguration: Sendable {
   /// Seconds a request may take from its arrival to its answer, waiting for a worker included (30); past it the
   /// service stops its work and answers 503.
   public var requestTimeout: Double = 30
-  /// The most bytes of compiled programs kept for reuse (64 MiB, three quarters of it for programs: an MLP over a
-  /// batch of 256 images, with its spare workspaces, counts about 43 MiB); 0 turns the cache off.
+  /// The most bytes of compiled programs and parsed `expr` texts kept for reuse (64 MiB, three quarters of it for
+  /// programs: BENCHMARKS.md's MLP over 256 images, with its spare workspaces, is counted at about 49 MB); 0 turns
+  /// the cache off.
   public var programCacheBytes: Int = 64 << 20
   /// The most bytes of graphs kept by `POST /graphs` (their canonical JSON; 256 MiB); past it the least recently used
   /// are forgotten (their ids then answer 404, which clients answer by registering again).

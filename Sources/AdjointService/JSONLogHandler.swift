@@ -2,6 +2,7 @@
 
 import AdjointJSON
 import Foundation
+import HTTPCore
 import HTTPServer
 import Logging
 
@@ -99,16 +100,7 @@ public struct JSONLogHandler: LogHandler {
   public static func timestamp(millisecondsSince1970 milliseconds: Int64) -> String {
     let clamped = Swift.min(Swift.max(milliseconds, -62_167_219_200_000), 253_402_300_799_999)
     let (days, millisOfDay) = clamped.floorDivided(by: 86_400_000)
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468
-    let era = (z >= 0 ? z : z - 146_096) / 146_097
-    let dayOfEra = z - era * 146_097
-    let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-    let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-    let shiftedMonth = (5 * dayOfYear + 2) / 153
-    let day = dayOfYear - (153 * shiftedMonth + 2) / 5 + 1
-    let month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9
-    let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+    let (year, month, day) = HTTPDate.civilDate(daysSince1970: Int(days))
 
     var text: [UInt8] = []
     text.reserveCapacity(24)
@@ -122,11 +114,11 @@ public struct JSONLogHandler: LogHandler {
         divisor /= 10
       }
     }
-    append(year, digits: 4)
+    append(Int64(year), digits: 4)
     text.append(UInt8(ascii: "-"))
-    append(month, digits: 2)
+    append(Int64(month), digits: 2)
     text.append(UInt8(ascii: "-"))
-    append(day, digits: 2)
+    append(Int64(day), digits: 2)
     text.append(UInt8(ascii: "T"))
     append(millisOfDay / 3_600_000, digits: 2)
     text.append(UInt8(ascii: ":"))

@@ -7,20 +7,25 @@ public enum HTTPDate {
     String(decoding: bytes(epochSeconds: epochSeconds), as: UTF8.self)
   }
 
-  /// The 29 bytes of the IMF-fixdate for a number of seconds since the Unix epoch.
-  public static func bytes(epochSeconds: Int) -> [UInt8] {
-    let days = epochSeconds >= 0 ? epochSeconds / 86_400 : (epochSeconds - 86_399) / 86_400
-    let secondOfDay = epochSeconds - days * 86_400
-    // Howard Hinnant's days_from_civil, inverted.
+  /// The proleptic Gregorian date of a day counted from 1970-01-01 (negative before it): Howard Hinnant's
+  /// civil_from_days.
+  public static func civilDate(daysSince1970 days: Int) -> (year: Int, month: Int, day: Int) {
     let z = days + 719_468
     let era = (z >= 0 ? z : z - 146_096) / 146_097
     let dayOfEra = z - era * 146_097
     let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
     let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-    let mp = (5 * dayOfYear + 2) / 153
-    let day = dayOfYear - (153 * mp + 2) / 5 + 1
-    let month = mp < 10 ? mp + 3 : mp - 9
-    let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+    let shiftedMonth = (5 * dayOfYear + 2) / 153
+    let day = dayOfYear - (153 * shiftedMonth + 2) / 5 + 1
+    let month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9
+    return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+  }
+
+  /// The 29 bytes of the IMF-fixdate for a number of seconds since the Unix epoch.
+  public static func bytes(epochSeconds: Int) -> [UInt8] {
+    let days = epochSeconds >= 0 ? epochSeconds / 86_400 : (epochSeconds - 86_399) / 86_400
+    let secondOfDay = epochSeconds - days * 86_400
+    let (year, month, day) = civilDate(daysSince1970: days)
     let weekday = ((days % 7) + 11) % 7  // 1970-01-01 was a Thursday (index 4, Sunday = 0).
 
     let weekdays = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]

@@ -4,7 +4,6 @@
 import Dispatch
 import HTTPCore
 import Logging
-import Synchronization
 import TLS
 
 /// An HTTP/1.1 server over non-blocking sockets, epoll and Dispatch, optionally over TLS.

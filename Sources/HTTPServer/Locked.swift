@@ -3,9 +3,10 @@ import Foundation
 /// A value that threads share, guarded by a lock: the shape of Synchronization's `Mutex`, over `NSLock` (a pthread
 /// mutex).
 ///
-/// On Linux, `Mutex` waits on a futex inside the standard library, which ThreadSanitizer does not instrument, so it
-/// reports every access guarded by a `Mutex` as a race; a pthread mutex it sees. The server and the service guard
-/// their shared state with this type so that `swift test --sanitize=thread` reports only real races.
+/// Under ThreadSanitizer on Linux, accesses guarded by Synchronization's `Mutex` were reported as races (its lock is
+/// taken inside the standard library, which is not instrumented); a pthread mutex ThreadSanitizer sees. The server
+/// and the service guard their shared state with this type so that `swift test --sanitize=thread` reports only real
+/// races.
 ///
 /// ```swift
 /// let count = Locked(0)

@@ -16,8 +16,9 @@ private let compute = Compute(
   registry: GraphRegistry(budget: 16 << 20), pool: pool)
 
 /// Empties the caches when the process exits, before LeakSanitizer's own exit handler (registered first, so run
-/// last) looks for leaks: graphs and programs held by the caches store some of their references in enum payloads
-/// whose spare bits carry the case, which the leak checker does not recognise as pointers.
+/// last) looks for leaks: it reported graphs held by the caches as leaked (the same run with the caches off reported
+/// nothing; their references are probably kept in enum payloads with the case in spare pointer bits, which the leak
+/// checker does not read as pointers).
 @_cdecl("LLVMFuzzerInitialize")
 public func initialize(
   _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>
