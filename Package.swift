@@ -45,12 +45,19 @@ let package = Package(
     // Sockets and epoll event loops under HTTPCore. Every Glibc call lives in Sys/Syscalls.swift.
     .target(
       name: "HTTPServer",
-      dependencies: ["HTTPCore", "Gzip", "TLS", "CEpoll", .product(name: "Logging", package: "swift-log")]),
+      dependencies: [
+        "HTTPCore", "Gzip", "TLS", "CEpoll", "Locking", .product(name: "Logging", package: "swift-log"),
+      ]),
+    // A lock that ThreadSanitizer sees, shared by the server and the compute layer.
+    .target(name: "Locking"),
+    // The contract's computations as bytes in, bytes out: request JSON to response JSON or a problem, worker pool,
+    // program cache, graph registry. No HTTP: the service serves it, the SDK's local backend runs it in-process.
+    .target(name: "AdjointCompute", dependencies: ["AdjointExpressions", "AdjointEngine", "AdjointJSON", "Locking"]),
     // The routes of the wire contract.
     .target(
       name: "AdjointService",
       dependencies: [
-        "AdjointExpressions", "AdjointEngine", "AdjointJSON", "HTTPServer", "HTTPCore",
+        "AdjointCompute", "AdjointExpressions", "AdjointEngine", "AdjointJSON", "HTTPServer", "HTTPCore", "Locking",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "Prometheus", package: "swift-prometheus"),
       ],
@@ -60,6 +67,7 @@ let package = Package(
     .executableTarget(
       name: "adjoint",
       dependencies: [
+        "AdjointCompute",
         "AdjointService",
         "HTTPCore",
         "HTTPServer",
@@ -77,7 +85,7 @@ let package = Package(
     .testTarget(name: "AdjointJSONTests", dependencies: ["AdjointJSON"]),
     .testTarget(name: "AdjointExpressionsTests", dependencies: ["AdjointExpressions", "AdjointEngine", "AdjointJSON"]),
     .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore", "HTTPServer", "Gzip", "TLS"]),
-    .testTarget(name: "AdjointServiceTests", dependencies: ["AdjointService", "AdjointJSON"]),
+    .testTarget(name: "AdjointServiceTests", dependencies: ["AdjointService", "AdjointCompute", "AdjointJSON"]),
   ],
   swiftLanguageModes: [.v6]
 )

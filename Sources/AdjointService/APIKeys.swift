@@ -1,8 +1,10 @@
 // Bearer tokens: loading them from a file and checking an `Authorization` field in constant time.
 
+import AdjointCompute
 import AdjointExpressions
 import Foundation
 import HTTPCore
+import Locking
 
 /// The bearer tokens that may call the service.
 ///

@@ -1,9 +1,11 @@
 // A swift-log handler that writes one JSON object per line, for log collectors.
 
+import AdjointCompute
 import AdjointJSON
 import Foundation
 import HTTPCore
 import HTTPServer
+import Locking
 import Logging
 
 /// A `LogHandler` that writes each message as one JSON object on one line:

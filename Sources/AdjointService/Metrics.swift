@@ -1,7 +1,9 @@
 // The service's Prometheus metrics, over swift-prometheus: request counts and durations by route, the work queue,
 // the workers, the program cache, the graph registry and the rejected requests.
 
+import AdjointCompute
 import HTTPServer
+import Locking
 import Prometheus
 
 /// The metrics `GET /metrics` exposes, in the Prometheus text format 0.0.4.

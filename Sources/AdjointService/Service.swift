@@ -1,8 +1,10 @@
+import AdjointCompute
 import AdjointExpressions
 import AdjointJSON
 import Dispatch
 import HTTPCore
 import HTTPServer
+import Locking
 import Logging
 import Synchronization
 

@@ -14,6 +14,7 @@
 // into a reset that would destroy the response before the client reads it.
 
 import HTTPCore
+import Locking
 import Logging
 import Synchronization
 import TLS

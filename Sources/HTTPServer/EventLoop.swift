@@ -9,6 +9,7 @@
 // moment its timer is due, the loop sleeps no longer than the earliest one, and a sweep fires those that are due.
 
 import Dispatch
+import Locking
 import Synchronization
 
 final class EventLoop: @unchecked Sendable {

@@ -3,6 +3,7 @@
 
 import Dispatch
 import HTTPCore
+import Locking
 import Logging
 import TLS
 

@@ -1,3 +1,4 @@
+import AdjointCompute
 import AdjointService
 import ArgumentParser
 import Foundation

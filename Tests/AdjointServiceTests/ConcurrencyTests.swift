@@ -3,6 +3,7 @@ import AdjointExpressions
 import Foundation
 import XCTest
 
+@testable import AdjointCompute
 @testable import AdjointService
 
 /// The shared parts that worker threads use at once: the pool's fan-out, the caches, and the whole service

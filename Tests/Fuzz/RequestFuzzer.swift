@@ -4,7 +4,7 @@
 //
 // Built and run by scripts/fuzz, against an AdjointService compiled with -enable-testing. A thrown `Problem` is a
 // correct answer; a trap, a memory error, a leak or a hang is a bug.
-@testable import AdjointService
+@testable import AdjointCompute
 
 #if canImport(Glibc)
   import Glibc

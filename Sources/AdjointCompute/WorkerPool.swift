@@ -1,6 +1,6 @@
 import Dispatch
 import Foundation
-import HTTPServer
+import Locking
 import Synchronization
 
 /// A fixed set of worker threads that run compute jobs, fed by a bounded FIFO queue.
@@ -8,7 +8,7 @@ import Synchronization
 /// The HTTP server's connection queues never run autodiff: they submit a job here and go back to I/O. When the
 /// queue already holds `maxQueue` jobs waiting for a worker (running jobs are not counted), ``submit(_:)`` refuses
 /// the job and the service answers 503 with `Retry-After`.
-final class WorkerPool: Sendable {
+package final class WorkerPool: Sendable {
   private struct State {
     /// Parts of fanned-out jobs: taken before waiting jobs, and not counted against `maxQueue`.
     var parts: [FanOut] = []
@@ -19,14 +19,14 @@ final class WorkerPool: Sendable {
   }
 
   /// The number of worker threads.
-  let workers: Int
+  package let workers: Int
   /// The most jobs that may wait for a worker; more are refused.
-  let maxQueue: Int
+  package let maxQueue: Int
   private let state = Locked(State())
   private let ready = DispatchSemaphore(value: 0)
 
   /// Starts `workers` threads.
-  init(workers: Int, maxQueue: Int) {
+  package init(workers: Int, maxQueue: Int) {
     self.workers = max(1, workers)
     self.maxQueue = max(0, maxQueue)
     for index in 0..<self.workers {
@@ -38,16 +38,16 @@ final class WorkerPool: Sendable {
   }
 
   /// The number of jobs waiting for a worker.
-  var queueDepth: Int { state.withLock { $0.waitingCount } }
+  package var queueDepth: Int { state.withLock { $0.waitingCount } }
 
   /// The number of workers running a job.
-  var busyWorkers: Int { busy.load(ordering: .relaxed) }
+  package var busyWorkers: Int { busy.load(ordering: .relaxed) }
   private let busy = Atomic<Int>(0)
 
   /// Runs `body(0)`, …, `body(count - 1)` on the calling thread and on idle workers, and returns when all have
   /// returned. Meant to be called from a job: the caller works through the parts itself, so the call finishes even
   /// when no other worker is free, and it never waits for a part that no thread has started.
-  func fanOut(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
+  package func fanOut(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
     guard count > 1, workers > 1 else {
       for index in 0..<count { body(index) }
       return
@@ -66,7 +66,7 @@ final class WorkerPool: Sendable {
 
   /// Queues a job; returns false, without queueing it, when the pool is stopped or `maxQueue` jobs already wait
   /// beyond those that idle workers are about to take.
-  func submit(_ job: @escaping @Sendable () -> Void) -> Bool {
+  package func submit(_ job: @escaping @Sendable () -> Void) -> Bool {
     let accepted = state.withLock { state -> Bool in
       // Idle workers take waiting jobs at once: they do not count against the queue's limit.
       let idle = max(0, workers - busy.load(ordering: .relaxed) - state.parts.count)
@@ -79,7 +79,7 @@ final class WorkerPool: Sendable {
   }
 
   /// Lets the queued jobs finish, then ends the worker threads.
-  func stop() {
+  package func stop() {
     state.withLock { $0.stopped = true }
     for _ in 0..<workers { ready.signal() }
   }

@@ -1,4 +1,4 @@
-import HTTPServer
+import Locking
 
 /// A least-recently-used map bounded by a total cost (bytes, or entries with cost 1), safe to share between threads.
 ///

@@ -4,22 +4,22 @@ import AdjointExpressions
 ///
 /// Bounded in bytes: the least recently used graphs are forgotten first. A forgotten id answers 404, and since ids
 /// are content addresses, registering the same graph again gives back the same id.
-final class GraphRegistry: Sendable {
+package final class GraphRegistry: Sendable {
   /// A registered graph.
-  struct Entry: Sendable {
+  package struct Entry: Sendable {
     /// The graph, ready to compile.
     let graph: Graph
     /// Its canonical JSON form, which `GET /graphs/{id}` answers.
-    let canonical: [UInt8]
+    package let canonical: [UInt8]
   }
 
   private let entries: LRUCache<String, Entry>
 
   /// Creates an empty registry that keeps at most `budget` bytes of canonical JSON.
-  init(budget: Int) { entries = LRUCache(budget: budget) }
+  package init(budget: Int) { entries = LRUCache(budget: budget) }
 
   /// Registers `graph`; returns its id and whether it was new.
-  func register(_ graph: Graph) -> (id: String, created: Bool) {
+  package func register(_ graph: Graph) -> (id: String, created: Bool) {
     let canonical = CanonicalGraph.encode(graph)
     let id = "sha256:" + SHA256.hash(canonical).hexString
     if entries.value(for: id) != nil { return (id, false) }
@@ -28,16 +28,16 @@ final class GraphRegistry: Sendable {
   }
 
   /// The graph registered under `id`, if it is still kept.
-  func entry(_ id: String) -> Entry? { entries.value(for: id) }
+  package func entry(_ id: String) -> Entry? { entries.value(for: id) }
 
   /// Forgets `id`; returns whether it was known.
-  func remove(_ id: String) -> Bool { entries.removeValue(for: id) }
+  package func remove(_ id: String) -> Bool { entries.removeValue(for: id) }
 
   /// Forgets every graph.
-  func removeAll() { entries.removeAll() }
+  package func removeAll() { entries.removeAll() }
 
   /// The number of graphs kept.
-  var count: Int { entries.count }
+  package var count: Int { entries.count }
 
   private static func cost(_ canonical: [UInt8]) -> Int { canonical.count + 512 }
 }

@@ -2,27 +2,27 @@ import AdjointEngine
 import AdjointExpressions
 import AdjointJSON
 import Dispatch
-import HTTPServer
+import Locking
 import Synchronization
 
 /// When a request must have been answered by, on the monotonic clock.
-struct Deadline: Sendable {
+package struct Deadline: Sendable {
   /// The request's time limit, in seconds.
-  let seconds: Double
+  package let seconds: Double
   private let due: UInt64
 
   /// A deadline `seconds` after `start` (nanoseconds of `DispatchTime.now().uptimeNanoseconds`).
-  init(seconds: Double, from start: UInt64 = DispatchTime.now().uptimeNanoseconds) {
+  package init(seconds: Double, from start: UInt64 = DispatchTime.now().uptimeNanoseconds) {
     self.seconds = seconds
     let span = seconds >= 1e9 ? UInt64.max / 2 : UInt64(max(0, seconds) * 1e9)
     due = start &+ span
   }
 
   /// Whether the deadline has passed.
-  var hasPassed: Bool { DispatchTime.now().uptimeNanoseconds > due }
+  package var hasPassed: Bool { DispatchTime.now().uptimeNanoseconds > due }
 
   /// Throws 503 when the deadline has passed.
-  func check() throws(Problem) {
+  package func check() throws(Problem) {
     if hasPassed { throw .deadlinePassed(after: seconds, retryAfter: 1) }
   }
 }
@@ -32,9 +32,9 @@ struct Deadline: Sendable {
 /// Everything here runs on a worker thread. Each step either produces the next value or throws a ``Problem`` that
 /// points at the offending part of the request. Batch points, and the rows of large Jacobians and Hessians, are
 /// spread over idle workers with ``WorkerPool/fanOut(_:_:)``, each part in a workspace of its own.
-struct Compute: Sendable {
+package struct Compute: Sendable {
   /// What a compute endpoint returns.
-  enum Product: String, Sendable, CaseIterable {
+  package enum Product: String, Sendable, CaseIterable {
     case evaluate, gradient, vjp, jvp, jacobian, hessian, gradcheck
 
     /// The request fields this endpoint reads besides the function, the point(s), `layout` and `check_numerics`.
@@ -70,29 +70,36 @@ struct Compute: Sendable {
     var runsBackward: Bool { self != .evaluate && self != .jvp }
   }
 
-  let limits: ServiceLimits
-  let cache: ProgramCache
-  let registry: GraphRegistry
-  let pool: WorkerPool
+  package let limits: ServiceLimits
+  package let cache: ProgramCache
+  package let registry: GraphRegistry
+  package let pool: WorkerPool
+
+  package init(limits: ServiceLimits, cache: ProgramCache, registry: GraphRegistry, pool: WorkerPool) {
+    self.limits = limits
+    self.cache = cache
+    self.registry = registry
+    self.pool = pool
+  }
 
   private static let commonFields: Set<String> = [
     "expr", "graph", "graph_id", "at", "batch", "layout", "check_numerics",
   ]
 
   /// Answers a request body for `product`, returning the JSON response body.
-  func run(_ product: Product, body: [UInt8], deadline: Deadline) throws(Problem) -> [UInt8] {
+  package func run(_ product: Product, body: [UInt8], deadline: Deadline) throws(Problem) -> [UInt8] {
     try run(product, body: body, deadline: deadline, onlyIfCheap: false)!
   }
 
   /// Answers a request when it is cheap: one point through a small program (a few microseconds of work), so that
   /// it can be answered on the connection's thread without the two thread switches of a trip to a worker. Returns
   /// `nil`, having computed nothing, when it is not; mistakes found on the way are thrown as usual.
-  func runIfCheap(_ product: Product, body: [UInt8], deadline: Deadline) throws(Problem) -> [UInt8]? {
+  package func runIfCheap(_ product: Product, body: [UInt8], deadline: Deadline) throws(Problem) -> [UInt8]? {
     try run(product, body: body, deadline: deadline, onlyIfCheap: true)
   }
 
   /// The work, in element-operations, below which a request counts as cheap.
-  static let cheapWork = 8192
+  package static let cheapWork = 8192
 
   private func run(_ product: Product, body: [UInt8], deadline: Deadline, onlyIfCheap: Bool) throws(Problem)
     -> [UInt8]?
@@ -596,7 +603,7 @@ struct Compute: Sendable {
   // MARK: Registering graphs
 
   /// `POST /graphs`: registers the function of the body; returns its id and whether it is new.
-  func register(body: [UInt8]) throws(Problem) -> (id: String, created: Bool) {
+  package func register(body: [UInt8]) throws(Problem) -> (id: String, created: Bool) {
     let request = try decodeObject(body)
     for (key, _) in request where key != "expr" && key != "graph" {
       throw .badRequest(
@@ -789,7 +796,7 @@ func decodeTensor(_ value: JSONValue, pointer: JSONPointer, maxElements: Int) th
 
 extension Compute {
   fileprivate func decodeTensor(_ value: JSONValue, pointer: JSONPointer) throws(Problem) -> Tensor {
-    try AdjointService.decodeTensor(value, pointer: pointer, maxElements: limits.maxTensorElements)
+    try AdjointCompute.decodeTensor(value, pointer: pointer, maxElements: limits.maxTensorElements)
   }
 }
 

@@ -1,6 +1,6 @@
 import AdjointEngine
 import AdjointExpressions
-import HTTPServer
+import Locking
 import Synchronization
 
 /// Identifies a compiled program: the function (its `expr` text, its canonical graph, or its registered id) and the
@@ -61,17 +61,17 @@ final class CompiledProgram: Sendable {
 
 /// The compiled programs and parsed `expr` texts the service keeps for reuse, bounded in bytes, least recently used
 /// evicted first.
-final class ProgramCache: Sendable {
+package final class ProgramCache: Sendable {
   private let graphs: LRUCache<String, Graph>
   private let programs: LRUCache<ProgramKey, CompiledProgram>
   private let workers: Int
   private let hitCount = Atomic<Int>(0)
   private let missCount = Atomic<Int>(0)
   /// Called with `true` on a hit and `false` on a miss (for metrics).
-  let observe: @Sendable (Bool) -> Void
+  package let observe: @Sendable (Bool) -> Void
 
   /// Creates a cache of `budget` bytes: a quarter for parsed texts, the rest for programs.
-  init(budget: Int, workers: Int, observe: @escaping @Sendable (Bool) -> Void = { _ in }) {
+  package init(budget: Int, workers: Int, observe: @escaping @Sendable (Bool) -> Void = { _ in }) {
     graphs = LRUCache(budget: budget / 4)
     programs = LRUCache(budget: budget - budget / 4)
     self.workers = workers
@@ -79,14 +79,14 @@ final class ProgramCache: Sendable {
   }
 
   /// Program lookups answered from the cache so far.
-  var hits: Int { hitCount.load(ordering: .relaxed) }
+  package var hits: Int { hitCount.load(ordering: .relaxed) }
   /// Program lookups that compiled so far.
-  var misses: Int { missCount.load(ordering: .relaxed) }
+  package var misses: Int { missCount.load(ordering: .relaxed) }
   /// The bytes the cache holds.
-  var bytes: Int { graphs.totalCost + programs.totalCost }
+  package var bytes: Int { graphs.totalCost + programs.totalCost }
 
   /// Forgets every parsed text and compiled program.
-  func removeAll() {
+  package func removeAll() {
     graphs.removeAll()
     programs.removeAll()
   }
