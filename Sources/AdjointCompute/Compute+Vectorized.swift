@@ -113,6 +113,29 @@ extension Compute {
 
   /// Runs `product` over every lane and writes the lanes' results, as the elements of a JSON array, or with `whole`
   /// as the whole response (`{"results": [...]}`), which saves copying it.
+  /// The pieces of one lane's `{"value": v, "<key>": {"<name>": g, ...}}`: the opening with its leading comma
+  /// (`,{"value":`), the piece before each name's number (`,"gradient":{"x":`, then `,"y":`), and the closing.
+  private static func lanePieces(key: String, names: [String]) -> (
+    opening: [UInt8], members: [[UInt8]], closing: [UInt8]
+  ) {
+    func rendered(_ key: String) -> [UInt8] {
+      var writer = JSONWriter(capacity: 32)
+      writer.writeKey(key)
+      return writer.bytes
+    }
+    let opening = Array(",{".utf8) + rendered("value")
+    var members: [[UInt8]] = []
+    for (index, name) in names.enumerated() {
+      members.append(
+        index == 0
+          ? [UInt8(ascii: ",")] + rendered(key) + [UInt8(ascii: "{")] + rendered(name)
+          : [UInt8(ascii: ",")] + rendered(name))
+    }
+    // No names: the member object is empty.
+    let closing = names.isEmpty ? [UInt8(ascii: ",")] + rendered(key) + Array("{}}".utf8) : Array("}}".utf8)
+    return (opening, members, closing)
+  }
+
   private func answerLanes(
     _ product: Product, _ settings: Settings, function: Function, compiled: CompiledProgram, workspace: Workspace,
     whole: Bool
@@ -164,18 +187,33 @@ extension Compute {
         value = pulled
         columns = wrt.map { adjoints[$0].scalars }
       }
-      for lane in 0..<lanes {
-        writer.beginObject()
-        writer.writeKey("value")
-        scalar(value.scalars[lane], &writer)
-        writer.writeKey(key)
-        writer.beginObject()
-        for (column, name) in zip(columns, names) {
-          writer.writeKey(name)
-          scalar(column[lane], &writer)
+      if layout == .nested {
+        // `{"value":` v `,"gradient":{"x":` x `,"y":` y `}}`, the pieces rendered once.
+        let pieces = Self.lanePieces(key: key, names: names)
+        let firstOpening = Array(pieces.opening.dropFirst())
+        for lane in 0..<lanes {
+          writer.writeFragment(lane == 0 ? firstOpening : pieces.opening)
+          writer.write(value.scalars[lane])
+          for (column, piece) in zip(columns, pieces.members) {
+            writer.writeFragment(piece)
+            writer.write(column[lane])
+          }
+          writer.writeFragment(pieces.closing)
         }
-        writer.endObject()
-        writer.endObject()
+      } else {
+        for lane in 0..<lanes {
+          writer.beginObject()
+          writer.writeKey("value")
+          scalar(value.scalars[lane], &writer)
+          writer.writeKey(key)
+          writer.beginObject()
+          for (column, name) in zip(columns, names) {
+            writer.writeKey(name)
+            scalar(column[lane], &writer)
+          }
+          writer.endObject()
+          writer.endObject()
+        }
       }
 
     case .jvp:

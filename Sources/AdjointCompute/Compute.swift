@@ -717,10 +717,20 @@ package struct Compute: Sendable {
   /// the mistakes, with their pointers).
   private static func scalarColumns(_ list: JSONArray, function: Function) -> [[Double]]? {
     let inputs = function.names.count
-    var columns = [[Double]](repeating: [], count: inputs)
-    for k in 0..<inputs { columns[k].reserveCapacity(list.count) }
     // A graph that declares an input non-scalar takes the general path, which reports the mismatch.
     guard function.graph.declaredShapes.values.allSatisfy(\.isEmpty) else { return nil }
+    if let (keys, parsed) = list.numericRecords {
+      // The parser read the points straight into columns: put them in input order.
+      guard keys.count == inputs else { return nil }
+      var columns = [[Double]](repeating: [], count: inputs)
+      for (key, column) in zip(keys, parsed) {
+        guard let k = function.position(of: key) else { return nil }
+        columns[k] = column
+      }
+      return columns
+    }
+    var columns = [[Double]](repeating: [], count: inputs)
+    for k in 0..<inputs { columns[k].reserveCapacity(list.count) }
     for value in list {
       guard case .object(let point) = value, point.count == inputs else { return nil }
       for (name, element) in point {

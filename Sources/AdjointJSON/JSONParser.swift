@@ -276,6 +276,8 @@ private struct Parser: ~Copyable {
         if frames.count + 1 > maxDepth { throw depthError(pos) }
         if !isFailedStart(pos), let array = tryNumericArray() {
           value = .array(array)
+        } else if let array = tryRecordArray() {
+          value = .array(array)
         } else {
           frames.append(Frame(isObject: false, start: values.count))
           pos += 1
@@ -617,6 +619,19 @@ private struct Parser: ~Copyable {
   /// batch repeat the same keys), with its bytes packed into two words (zero-padded) for comparisons.
   @inline(__always)
   mutating func cachedKey(_ start: Int, _ length: Int) -> (key: String, lo: UInt64, hi: UInt64) {
+    let (lo, hi) = packedKey(start, length)
+    let slot = Int(truncatingIfNeeded: ((lo ^ hi &* 31 ^ UInt64(length)) &* 0x9E37_79B9_7F4A_7C15) &>> 60)
+    if keyCache[slot].lo == lo && keyCache[slot].hi == hi && keyCache[slot].length == length {
+      return (keyCache[slot].key, lo, hi)
+    }
+    let key = String(decoding: UnsafeBufferPointer(start: b + start, count: length), as: UTF8.self)
+    keyCache[slot] = KeyCacheEntry(lo: lo, hi: hi, length: length, key: key)
+    return (key, lo, hi)
+  }
+
+  /// The `length` (at most 16) bytes at `start`, packed little-endian into two words (zero past the key).
+  @inline(__always)
+  func packedKey(_ start: Int, _ length: Int) -> (lo: UInt64, hi: UInt64) {
     var lo: UInt64 = 0
     var hi: UInt64 = 0
     if start &+ 16 <= count {
@@ -637,13 +652,7 @@ private struct Parser: ~Copyable {
         if i < 8 { lo |= byte &<< UInt64(8 &* i) } else { hi |= byte &<< UInt64(8 &* (i &- 8)) }
       }
     }
-    let slot = Int(truncatingIfNeeded: ((lo ^ hi &* 31 ^ UInt64(length)) &* 0x9E37_79B9_7F4A_7C15) &>> 60)
-    if keyCache[slot].lo == lo && keyCache[slot].hi == hi && keyCache[slot].length == length {
-      return (keyCache[slot].key, lo, hi)
-    }
-    let key = String(decoding: UnsafeBufferPointer(start: b + start, count: length), as: UTF8.self)
-    keyCache[slot] = KeyCacheEntry(lo: lo, hi: hi, length: length, key: key)
-    return (key, lo, hi)
+    return (lo, hi)
   }
 
   /// Tries to parse the object at `pos` when it is small and flat: at most ``JSONObject/indexThreshold`` members
@@ -752,6 +761,95 @@ private struct Parser: ~Copyable {
       guard b[p] == UInt8(ascii: "}") else { return bail(&self) }
       pos = p &+ 1
       return JSONObject(uncheckedMembers: object, index: nil)
+    }
+  }
+
+  // MARK: Records
+
+  /// The most keys of one record (see ``tryRecordArray()``).
+  static let maxRecordKeys = 16
+
+  /// Tries to parse the array at `pos` as records: one or more flat objects that all have the same keys (at most
+  /// ``maxRecordKeys``, each plain ASCII of at most 16 bytes, unique) in the same order, every value a number, as the
+  /// points of a batch are. The numbers go straight into one column per key, with no object built. Returns `nil`
+  /// (with `pos` unchanged) for anything else, or invalid JSON; the general path then parses the array (and reports
+  /// any error). A failed attempt reads no further than the first element that does not fit, which the general path
+  /// reads again: the work stays linear.
+  mutating func tryRecordArray() -> JSONArray? {
+    let start = pos
+    guard frames.count + 2 <= maxDepth else { return nil }
+    let b = self.b
+    let count = self.count
+    var p = start &+ 1
+    while p < count && isWhitespace(b[p]) { p &+= 1 }
+    guard p < count, b[p] == UInt8(ascii: "{") else { return nil }
+    var keys: [String] = []
+    var packed: [(lo: UInt64, hi: UInt64, length: Int)] = []
+    var columns: [[Double]] = []
+    var records = 0
+    while true {
+      // At the '{' of record number `records`.
+      p &+= 1
+      var k = 0
+      while true {
+        while p < count && isWhitespace(b[p]) { p &+= 1 }
+        guard p < count, b[p] == UInt8(ascii: "\"") else { return nil }
+        let keyStart = p &+ 1
+        var q = keyStart
+        while q < count {
+          let c = b[q]
+          if c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") || c < 0x20 || c >= 0x80 { break }
+          q &+= 1
+        }
+        let length = q &- keyStart
+        guard q < count, b[q] == UInt8(ascii: "\""), length <= 16 else { return nil }
+        if records == 0 {
+          guard k < Self.maxRecordKeys else { return nil }
+          let (key, lo, hi) = cachedKey(keyStart, length)
+          for other in packed where other.lo == lo && other.hi == hi && other.length == length {
+            return nil  // a duplicate key: the general path reports it
+          }
+          keys.append(key)
+          packed.append((lo, hi, length))
+          columns.append([])
+        } else {
+          guard k < packed.count, packed[k].length == length else { return nil }
+          let (lo, hi) = packedKey(keyStart, length)
+          guard packed[k].lo == lo && packed[k].hi == hi else { return nil }
+        }
+        p = q &+ 1
+        while p < count && isWhitespace(b[p]) { p &+= 1 }
+        guard p < count, b[p] == UInt8(ascii: ":") else { return nil }
+        p &+= 1
+        while p < count && isWhitespace(b[p]) { p &+= 1 }
+        guard p < count, b[p] == UInt8(ascii: "-") || b[p] &- 0x30 < 10 else { return nil }
+        do {
+          columns[k].append(try scanNumber(b, count, &p))
+        } catch {
+          return nil
+        }
+        k &+= 1
+        while p < count && isWhitespace(b[p]) { p &+= 1 }
+        guard p < count else { return nil }
+        if b[p] == UInt8(ascii: ",") {
+          p &+= 1
+          continue
+        }
+        guard b[p] == UInt8(ascii: "}"), k == packed.count else { return nil }
+        p &+= 1
+        break
+      }
+      records &+= 1
+      while p < count && isWhitespace(b[p]) { p &+= 1 }
+      guard p < count else { return nil }
+      if b[p] == UInt8(ascii: "]") {
+        pos = p &+ 1
+        return JSONArray(storage: .records(keys: keys, columns: columns, count: records))
+      }
+      guard b[p] == UInt8(ascii: ",") else { return nil }
+      p &+= 1
+      while p < count && isWhitespace(b[p]) { p &+= 1 }
+      guard p < count, b[p] == UInt8(ascii: "{") else { return nil }
     }
   }
 

@@ -135,12 +135,17 @@ extension JSONValue: CustomStringConvertible {
 /// rectangular nested array of numbers such as `[[1, 2], [3, 4]]`, and `[]` — a row-major `[Double]` with a
 /// shape (`[2, 2]`). In the second case, element `i` of a rank-1 array is `.number(data[i])`, and element `i` of a
 /// higher-rank array is a new numeric `JSONArray` holding a copy of row `i` (cheap enough for small arrays; bulk
-/// consumers should use ``numericTensor``).
+/// consumers should use ``numericTensor``). A third storage holds what the parser reads for an array of flat objects
+/// that all have the same keys in the same order, each value a number (`[{"x": 1, "y": 2}, {"x": 3, "y": 4}]`, the
+/// points of a batch): the keys once and one column of numbers per key; element `i` is a new object built from row
+/// `i`, and bulk consumers use ``numericRecords``.
 public struct JSONArray: Sendable, RandomAccessCollection, ExpressibleByArrayLiteral {
   @usableFromInline
   enum Storage: Sendable {
     case values([JSONValue])
     case numbers(shape: [Int], data: [Double])
+    /// `count` objects with the same `keys`, in order; `columns[k][i]` is the value of `keys[k]` in object `i`.
+    case records(keys: [String], columns: [[Double]], count: Int)
   }
 
   @usableFromInline
@@ -180,11 +185,19 @@ public struct JSONArray: Sendable, RandomAccessCollection, ExpressibleByArrayLit
     return nil
   }
 
-  /// The elements as a Swift array (materializes the elements of a numeric array).
+  /// The keys and the columns of numbers, when the array is stored as records: every array the parser reads whose
+  /// elements are flat objects with the same keys in the same order (at least one key), each value a number; else
+  /// `nil`. `columns[k][i]` is the value of `keys[k]` in element `i`.
+  public var numericRecords: (keys: [String], columns: [[Double]])? {
+    if case .records(let keys, let columns, _) = storage { return (keys, columns) }
+    return nil
+  }
+
+  /// The elements as a Swift array (materializes the elements of a numeric array or of records).
   public var elements: [JSONValue] {
     switch storage {
     case .values(let v): return v
-    case .numbers: return Array(self)
+    case .numbers, .records: return Array(self)
     }
   }
 
@@ -196,6 +209,7 @@ public struct JSONArray: Sendable, RandomAccessCollection, ExpressibleByArrayLit
     switch storage {
     case .values(let v): return v.count
     case .numbers(let shape, _): return shape[0]
+    case .records(_, _, let count): return count
     }
   }
 
@@ -212,6 +226,14 @@ public struct JSONArray: Sendable, RandomAccessCollection, ExpressibleByArrayLit
       for d in rowShape { stride &*= d }
       return .array(
         JSONArray(storage: .numbers(shape: rowShape, data: Array(data[position * stride..<(position + 1) * stride]))))
+    case .records(let keys, let columns, let count):
+      precondition(position >= 0 && position < count, "index out of range")
+      var members: [JSONObject.Member] = []
+      members.reserveCapacity(keys.count)
+      for (key, column) in zip(keys, columns) {
+        members.append(JSONObject.Member(key: key, value: .number(column[position])))
+      }
+      return .object(JSONObject(uncheckedMembers: members, index: nil))
     }
   }
 

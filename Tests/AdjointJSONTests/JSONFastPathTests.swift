@@ -82,6 +82,92 @@ final class JSONFastPathTests: XCTestCase {
     }
   }
 
+  /// Arrays of flat numeric objects with the same keys in the same order (a batch's points) are stored as columns;
+  /// the same values through every way the fast path gives up (another key order, a missing or extra key, a
+  /// non-number, a nested value, an empty object, a duplicate key, long or escaped keys, too many keys, invalid
+  /// JSON) parse as the general path would, errors and their pointers included.
+  func testRecordArraysMatchTheGeneralPath() throws {
+    let records = "[ {\"x\": 1.5, \"y\":-2} ,{\"x\":3e2,\"y\":0}\n,{ \"x\" :-0.25 , \"y\": 7 } ]"
+    let parsed = try XCTUnwrap(try JSONParser.parse(records).arrayValue)
+    let (keys, columns) = try XCTUnwrap(parsed.numericRecords)
+    XCTAssertEqual(keys, ["x", "y"])
+    XCTAssertEqual(columns, [[1.5, 300, -0.25], [-2, 0, 7]])
+    XCTAssertEqual(parsed.count, 3)
+    XCTAssertEqual(parsed[2], ["x": -0.25, "y": 7])
+    XCTAssertEqual(parsed[1].objectValue?.keys, ["x", "y"])
+    XCTAssertEqual(JSONValue.array(parsed).description, #"[{"x":1.5,"y":-2.0},{"x":300.0,"y":0.0},{"x":-0.25,"y":7.0}]"#)
+    let sixteen = (0..<16).map { "\"k\($0)\":\($0)" }.joined(separator: ",")
+    XCTAssertNotNil(try JSONParser.parse("[{\(sixteen)},{\(sixteen)}]").arrayValue?.numericRecords)
+
+    // Each of these is not stored as records, and parses to exactly what its elements say.
+    let seventeen = (0..<17).map { "\"k\($0)\":\($0)" }.joined(separator: ",")
+    let general: [(String, JSONValue)] = [
+      (#"[{"x":1,"y":2},{"y":3,"x":4}]"#, [["x": 1, "y": 2], ["y": 3, "x": 4]]),
+      (#"[{"x":1,"y":2},{"x":3}]"#, [["x": 1, "y": 2], ["x": 3]]),
+      (#"[{"x":1},{"x":3,"y":4}]"#, [["x": 1], ["x": 3, "y": 4]]),
+      (#"[{"x":1},{"x":"s"}]"#, [["x": 1], ["x": "s"]]),
+      (#"[{"x":1},{"x":[1,2]}]"#, [["x": 1], ["x": [1, 2]]]),
+      (#"[{"x":1},{}]"#, [["x": 1], [:]]),
+      (#"[{}]"#, [[:]]),
+      (#"[{"x":1},2]"#, [["x": 1], 2]),
+      (#"[{"x":true}]"#, [["x": true]]),
+      (#"[{"seventeen_bytes__":1}]"#, [["seventeen_bytes__": 1]]),
+      (#"[{"k\u00e9":1}]"#, [["ké": 1]]),
+      (
+        "[{\(seventeen)}]",
+        .array([.object(JSONObject(uniqueKeysWithValues: (0..<17).map { ("k\($0)", .number(Double($0))) }))])
+      ),
+    ]
+    for (text, expected) in general {
+      let value = try JSONParser.parse(text)
+      XCTAssertEqual(value, expected, text)
+      XCTAssertNil(value.arrayValue?.numericRecords, text)
+      for (element, wanted) in zip(try XCTUnwrap(value.arrayValue), try XCTUnwrap(expected.arrayValue)) {
+        XCTAssertEqual(element.objectValue?.keys, wanted.objectValue?.keys, text)
+      }
+    }
+    let invalid: [(String, JSONError.Kind, String)] = [
+      (#"[{"x":1,"x":2}]"#, .duplicateKey, "/0/x"),
+      (#"[{"x":1,"y":2},{"x":1,"y":2,"x":3}]"#, .duplicateKey, "/1/x"),
+      (#"[{"x":1},{"x":01}]"#, .syntax, "/1/x"),
+      (#"[{"x":1},{"x":1e999}]"#, .numberOutOfRange, "/1/x"),
+      (#"[{"x":1},{"x":1,}]"#, .syntax, "/1"),
+      (#"[{"x":1},{"x":1}"#, .syntax, "/2"),
+      (#"[{"x":1},]"#, .syntax, "/1"),
+      (#"[{"x":1} {"x":2}]"#, .syntax, "/1"),
+      (#"[{"x":-}]"#, .syntax, "/0/x"),
+    ]
+    for (text, kind, pointer) in invalid {
+      XCTAssertThrowsError(try JSONParser.parse(text), text) { error in
+        XCTAssertEqual((error as? JSONError)?.kind, kind, text)
+        XCTAssertEqual((error as? JSONError)?.pointer.description, pointer, text)
+      }
+    }
+    // The nesting limit counts the array and its objects.
+    XCTAssertThrowsError(try JSONParser.parse(#"{"a":[{"x":1}]}"#, limits: JSONLimits(maxDepth: 2)))
+    XCTAssertNotNil(
+      try JSONParser.parse(#"{"a":[{"x":1}]}"#, limits: JSONLimits(maxDepth: 3))["a"]?.arrayValue?.numericRecords)
+    // Random batches: records and the general path (objects built one by one) agree on every value.
+    var generator = SystemRandomNumberGenerator()
+    for _ in 0..<50 {
+      let names = ["x", "y", "w_1", "longer_name_16b_"].shuffled(using: &generator).prefix(
+        Int.random(in: 1...4, using: &generator))
+      let count = Int.random(in: 1...40, using: &generator)
+      var rows: [[Double]] = []
+      var text = "["
+      for i in 0..<count {
+        let row = names.map { _ in Double.random(in: -1e6...1e6, using: &generator) }
+        rows.append(row)
+        text += (i == 0 ? "" : ",") + "{" + zip(names, row).map { "\"\($0)\":\($1)" }.joined(separator: ",") + "}"
+      }
+      text += "]"
+      let array = try XCTUnwrap(try JSONParser.parse(text).arrayValue)
+      let (keys, columns) = try XCTUnwrap(array.numericRecords, text)
+      XCTAssertEqual(keys, Array(names))
+      for (k, column) in columns.enumerated() { XCTAssertEqual(column, rows.map { $0[k] }) }
+    }
+  }
+
   func testInvalidUTF8IsFoundAfterLongASCIIRuns() {
     for offset in 0..<20 {
       var bytes = [UInt8](repeating: UInt8(ascii: "x"), count: 40)
