@@ -95,7 +95,8 @@ final class JSONFastPathTests: XCTestCase {
     XCTAssertEqual(parsed.count, 3)
     XCTAssertEqual(parsed[2], ["x": -0.25, "y": 7])
     XCTAssertEqual(parsed[1].objectValue?.keys, ["x", "y"])
-    XCTAssertEqual(JSONValue.array(parsed).description, #"[{"x":1.5,"y":-2.0},{"x":300.0,"y":0.0},{"x":-0.25,"y":7.0}]"#)
+    XCTAssertEqual(
+      JSONValue.array(parsed).description, #"[{"x":1.5,"y":-2.0},{"x":300.0,"y":0.0},{"x":-0.25,"y":7.0}]"#)
     let sixteen = (0..<16).map { "\"k\($0)\":\($0)" }.joined(separator: ",")
     XCTAssertNotNil(try JSONParser.parse("[{\(sixteen)},{\(sixteen)}]").arrayValue?.numericRecords)
 
