@@ -62,12 +62,17 @@ let package = Package(
         .product(name: "Prometheus", package: "swift-prometheus"),
       ],
       resources: [.embedInCode("Resources/openapi.yaml")]),
-    // The client SDK (grows in a later issue).
-    .target(name: "AdjointClient", dependencies: ["AdjointEngine"]),
+    // The Swift SDK: the contract's wire types over AdjointJSON, a graph builder, and two backends (URLSession, or the
+    // service's own computations in-process). No HTTP server; TLS only for a custom certificate authority on Linux.
+    .target(
+      name: "AdjointClient",
+      dependencies: ["AdjointCompute", "AdjointExpressions", "AdjointEngine", "AdjointJSON", "TLS"]),
     .executableTarget(
       name: "adjoint",
       dependencies: [
+        "AdjointClient",
         "AdjointCompute",
+        "AdjointJSON",
         "AdjointService",
         "HTTPCore",
         "HTTPServer",
@@ -86,6 +91,10 @@ let package = Package(
     .testTarget(name: "AdjointExpressionsTests", dependencies: ["AdjointExpressions", "AdjointEngine", "AdjointJSON"]),
     .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore", "HTTPServer", "Gzip", "TLS"]),
     .testTarget(name: "AdjointServiceTests", dependencies: ["AdjointService", "AdjointCompute", "AdjointJSON"]),
+    // The SDK against the real `adjoint` binary as a subprocess, and in-process.
+    .testTarget(
+      name: "AdjointClientTests", dependencies: ["AdjointClient", "AdjointJSON", "AdjointExpressions"],
+      exclude: ["Fixtures"]),
   ],
   swiftLanguageModes: [.v6]
 )

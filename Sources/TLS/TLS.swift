@@ -1,5 +1,5 @@
-// TLS server contexts over OpenSSL. The only Swift file that calls OpenSSL; the OpenSSL error queue is drained into
-// TLSError here.
+// TLS server contexts over OpenSSL. With TLSClient.swift (client connections), the only Swift code that calls
+// OpenSSL; the OpenSSL error queue is drained into TLSError here.
 
 import COpenSSL
 

@@ -6,12 +6,14 @@ import HTTPCore
 import HTTPServer
 import Logging
 
+// The entry point. (`@main` would need this file not to be called main.swift, now that the target has several.)
+Adjoint.main()
+
 /// The `adjoint` command.
-@main
 struct Adjoint: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Automatic differentiation as a service.",
-    subcommands: [Serve.self])
+    subcommands: [Serve.self, Grad.self, Eval.self, Jacobian.self, Hessian.self])
 }
 
 /// `adjoint serve`: runs the HTTP server until SIGTERM or SIGINT.
