@@ -243,10 +243,27 @@ final class Service: HTTPResponder {
     return nil
   }
 
-  private static func isJSON(_ contentType: String?) -> Bool {
-    guard let contentType else { return false }
-    let mediaType = contentType.split(separator: ";", maxSplits: 1)[0].trimmingSpaces.lowercased()
-    return mediaType == "application/json"
+  /// Whether the media type of `contentType` (before any `;` parameters, spaces and tabs around it ignored) is
+  /// `application/json`, in any case. Compares bytes: this runs on every request.
+  static func isJSON(_ contentType: String?) -> Bool {
+    guard var contentType else { return false }
+    return contentType.withUTF8 { bytes -> Bool in
+      var start = 0
+      var end = bytes.count
+      if let semicolon = bytes.firstIndex(of: UInt8(ascii: ";")) { end = semicolon }
+      while start < end && (bytes[start] == UInt8(ascii: " ") || bytes[start] == UInt8(ascii: "\t")) { start += 1 }
+      while end > start && (bytes[end - 1] == UInt8(ascii: " ") || bytes[end - 1] == UInt8(ascii: "\t")) { end -= 1 }
+      let expected = "application/json".utf8
+      guard end - start == expected.count else { return false }
+      for (offset, byte) in expected.enumerated() {
+        let given = bytes[start + offset]
+        // ASCII case folding, for letters only.
+        guard given == byte || (given | 0x20 == byte && byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) else {
+          return false
+        }
+      }
+      return true
+    }
   }
 
   private static func json(_ body: [UInt8]) -> HTTPResponse {
@@ -257,15 +274,6 @@ final class Service: HTTPResponder {
     var headers: HTTPHeaders = ["Content-Type": "application/problem+json"]
     for (name, value) in problem.headers { headers.add(name: name, value: value) }
     return HTTPResponse(status: HTTPStatus(code: problem.status), headers: headers, body: problem.body)
-  }
-}
-
-extension Substring {
-  fileprivate var trimmingSpaces: Substring {
-    var result = self
-    while let first = result.first, first == " " || first == "\t" { result.removeFirst() }
-    while let last = result.last, last == " " || last == "\t" { result.removeLast() }
-    return result
   }
 }
 

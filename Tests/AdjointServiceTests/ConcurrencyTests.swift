@@ -161,3 +161,23 @@ private final class Counts: @unchecked Sendable {
     return storage
   }
 }
+
+/// The media-type check every POST passes through (byte comparisons, no allocation).
+final class ContentTypeTests: XCTestCase {
+  func testJSONMediaTypes() {
+    for accepted in [
+      "application/json", "Application/JSON", "application/json; charset=utf-8", " application/json ;x=y",
+      "\tAPPLICATION/json\t", "application/json;",
+    ] {
+      XCTAssertTrue(Service.isJSON(accepted), accepted)
+    }
+    for refused in [
+      nil, "", "application/jsonx", "application/problem+json", "text/plain", "application/js", "application/json5",
+      "application /json", "application\u{2F}jsoN\u{0}", "xapplication/json", "application/json\u{0}",
+      ";application/json",
+      "application-json",
+    ] as [String?] {
+      XCTAssertFalse(Service.isJSON(refused), refused ?? "nil")
+    }
+  }
+}
