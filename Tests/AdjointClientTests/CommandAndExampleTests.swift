@@ -168,92 +168,17 @@ final class CommandAndExampleTests: XCTestCase {
   // MARK: The example's training loop
 
   func testTheExamplesTrainingLoopReachesTheOptimumLocallyAndRemotely() async throws {
+    // LinearRegression is the example's own Training.swift (a symbolic link in this folder).
     let local = try await LinearRegression.train(with: .local(workers: 2))
     XCTAssertLessThanOrEqual(local.finalLoss - local.optimalLoss, 1e-6)
     XCTAssertGreaterThanOrEqual(local.finalLoss, local.optimalLoss - 1e-12)
     XCTAssertLessThan(local.steps, 1000)
+    // The service's loss at the fit is the mean squared error computed in Swift.
+    let (x, y) = LinearRegression.syntheticData()
+    XCTAssertEqual(LinearRegression.mse(local.weights, local.bias, x, y), local.finalLoss, accuracy: 1e-12)
     let server = try ServerProcess()
     let remote = try await LinearRegression.train(with: try AdjointClient(url: server.url))
     XCTAssertEqual(remote.steps, local.steps)
     XCTAssertEqual(remote.finalLoss, local.finalLoss, accuracy: 1e-12)
-  }
-}
-
-/// The training loop of `Examples/Sources/LinearRegression` (same data, model, step size and stopping rule), without
-/// its printing.
-enum LinearRegression {
-  /// SplitMix64 and Box–Muller, as the example draws its data.
-  struct Generator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-      state &+= 0x9E37_79B9_7F4A_7C15
-      var z = state
-      z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-      z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-      return z ^ (z >> 31)
-    }
-    mutating func normal() -> Double {
-      let u = Double.random(in: Double.ulpOfOne..<1, using: &self)
-      let v = Double.random(in: 0..<1, using: &self)
-      return (-2 * Foundation.log(u)).squareRoot() * Foundation.cos(2 * Double.pi * v)
-    }
-  }
-
-  static func train(with client: AdjointClient) async throws -> (finalLoss: Double, optimalLoss: Double, steps: Int) {
-    let rows = 200
-    let features = 3
-    var generator = Generator(state: 42)
-    var xData: [Double] = []
-    var yData: [Double] = []
-    for _ in 0..<rows {
-      let row = (0..<features).map { _ in generator.normal() }
-      xData += row
-      yData.append(1.5 * row[0] - 2 * row[1] + 0.5 * row[2] + 0.3 + 0.1 * generator.normal())
-    }
-    let x = Input("X")
-    let target = Input("y")
-    let w = Input("w")
-    let b = Input("b")
-    let loss = mean((matmul(x, w) + b - target) ** 2)
-    let registered = try await client.register(Graph(loss, name: "loss"))
-
-    // The optimum, by the normal equations (no pivoting needed: X'X is well conditioned here).
-    let n = features + 1
-    var a = [[Double]](repeating: [Double](repeating: 0, count: n + 1), count: n)
-    for r in 0..<rows {
-      let row = Array(xData[(r * features)..<((r + 1) * features)]) + [1]
-      for i in 0..<n {
-        for j in 0..<n { a[i][j] += row[i] * row[j] }
-        a[i][n] += row[i] * yData[r]
-      }
-    }
-    for column in 0..<n {
-      for r in 0..<n where r != column {
-        let factor = a[r][column] / a[column][column]
-        for k in column...n { a[r][k] -= factor * a[column][k] }
-      }
-    }
-    let solution = (0..<n).map { a[$0][n] / a[$0][$0] }
-    let xMatrix = Tensor(shape: [rows, features], scalars: xData)
-    let optimal = try await client.evaluate(
-      registered,
-      at: [
-        "X": xMatrix, "y": Tensor(yData), "w": Tensor(Array(solution[0..<features])), "b": Tensor(solution[features]),
-      ]
-    )["loss"]!.item!
-
-    var weights = [0.0, 0.0, 0.0]
-    var bias = 0.0
-    for step in 0..<10_000 {
-      let r = try await client.gradient(
-        of: registered,
-        at: ["X": xMatrix, "y": Tensor(yData), "w": Tensor(weights), "b": Tensor(bias)], wrt: ["w", "b"])
-      let value = r.value.item!
-      if value - optimal <= 1e-6 { return (value, optimal, step) }
-      let gradient = r.gradient["w"]!.scalars
-      for i in 0..<features { weights[i] -= 0.1 * gradient[i] }
-      bias -= 0.1 * r.gradient["b"]!.item!
-    }
-    return (.infinity, optimal, 10_000)
   }
 }
