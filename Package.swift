@@ -91,6 +91,8 @@ let package = Package(
     .testTarget(name: "AdjointExpressionsTests", dependencies: ["AdjointExpressions", "AdjointEngine", "AdjointJSON"]),
     .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore", "HTTPServer", "Gzip", "TLS"]),
     .testTarget(name: "AdjointServiceTests", dependencies: ["AdjointService", "AdjointCompute", "AdjointJSON"]),
+    // Several replicas of the real `adjoint` binary behind nginx (scripts/cluster), over loopback.
+    .testTarget(name: "ClusterTests", dependencies: ["AdjointClient"]),
     // The SDK against the real `adjoint` binary as a subprocess, and in-process.
     .testTarget(
       name: "AdjointClientTests", dependencies: ["AdjointClient", "AdjointJSON", "AdjointExpressions"],

@@ -26,10 +26,11 @@ adjoint_require_swift() {
 }
 
 # The Python tools the tests run (openapi-spec-validator, schemathesis), pinned in scripts/requirements-tools.txt,
-# in the git-ignored venv .venv-tools/ of the repository root. It is made when missing, and made again when the pins
-# or the Python version changed. Prints the venv's bin folder. Run from the repository root.
+# in the git-ignored venv .venv-tools/ of the repository root; or, given REQUIREMENTS and VENV, the tools pinned there
+# in that venv. It is made when missing, and made again when the pins or the Python version changed. Prints the
+# venv's bin folder. Run from the repository root.
 adjoint_python_tools() {
-  local venv=.venv-tools requirements=scripts/requirements-tools.txt
+  local requirements="${1:-scripts/requirements-tools.txt}" venv="${2:-.venv-tools}"
   if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
     adjoint_install_debian_packages python3 python3-venv
   fi

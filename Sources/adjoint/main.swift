@@ -13,7 +13,7 @@ Adjoint.main()
 struct Adjoint: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Automatic differentiation as a service.",
-    subcommands: [Serve.self, Grad.self, Eval.self, Jacobian.self, Hessian.self])
+    subcommands: [Serve.self, Health.self, Grad.self, Eval.self, Jacobian.self, Hessian.self])
 }
 
 /// `adjoint serve`: runs the HTTP server until SIGTERM or SIGINT.

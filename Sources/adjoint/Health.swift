@@ -1,0 +1,112 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Synchronization
+
+#if canImport(FoundationNetworking)
+  import FoundationNetworking
+#endif
+
+/// `adjoint health`: asks a running server's `GET /healthz` and exits 0 when it answers 200, 1 otherwise. It is the
+/// container image's `HEALTHCHECK`, so it needs nothing but the binary itself.
+struct Health: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Check that a running Adjoint server is healthy (GET /healthz answers 200).",
+    discussion: """
+      Without --url it asks the server that `adjoint serve` would start with the same environment: \
+      ADJOINT_HOST (a wildcard address such as 0.0.0.0 is asked on loopback) and ADJOINT_PORT. Exits 0 when \
+      /healthz answers 200, 1 otherwise (another status, no answer, or no answer within --timeout).
+      """)
+
+  @Option(help: "The server's base URL, e.g. http://127.0.0.1:8080; default from ADJOINT_HOST and ADJOINT_PORT.")
+  var url: String?
+
+  @Option(help: "Seconds to wait for the answer.")
+  var timeout: Double = 2
+
+  func validate() throws {
+    guard timeout > 0 && timeout <= 300 else { throw ValidationError("--timeout must be between 0 and 300 seconds") }
+    if let url {
+      guard let parsed = URL(string: url), parsed.scheme == "http" || parsed.scheme == "https", parsed.host != nil
+      else { throw ValidationError("--url must be an http:// or https:// URL with a host") }
+    }
+  }
+
+  func run() throws {
+    let base =
+      url
+      ?? Self.defaultBaseURL(
+        host: healthEnvironment("ADJOINT_HOST"), port: healthEnvironment("ADJOINT_PORT"),
+        tls: healthEnvironment("ADJOINT_TLS_CERT") != nil)
+    guard let target = URL(string: base.hasSuffix("/") ? base + "healthz" : base + "/healthz") else {
+      FileHandle.standardError.write(Data("adjoint health: not a URL: \(base)\n".utf8))
+      throw ExitCode.failure
+    }
+    switch Self.status(of: target, timeout: timeout) {
+    case .success(200):
+      return
+    case .success(let status):
+      FileHandle.standardError.write(Data("adjoint health: \(target.absoluteString) answered \(status)\n".utf8))
+    case .failure(let reason):
+      FileHandle.standardError.write(Data("adjoint health: \(target.absoluteString): \(reason.text)\n".utf8))
+    }
+    throw ExitCode.failure
+  }
+
+  /// The base URL of the server `adjoint serve` starts with this environment: a wildcard listening address is
+  /// reached on loopback, an IPv6 literal is bracketed, and the port defaults to serve's 8080.
+  static func defaultBaseURL(host: String?, port: String?, tls: Bool) -> String {
+    var address = host ?? "127.0.0.1"
+    switch address {
+    case "0.0.0.0": address = "127.0.0.1"
+    case "::", "[::]": address = "::1"
+    default: break
+    }
+    if address.contains(":") && !address.hasPrefix("[") { address = "[\(address)]" }
+    return "\(tls ? "https" : "http")://\(address):\(port ?? "8080")"
+  }
+
+  /// Why a health request got no status.
+  struct NoAnswer: Error {
+    var text: String
+  }
+
+  /// The status `GET url` answers with, or why there was none within `timeout` seconds.
+  static func status(of url: URL, timeout: Double) -> Result<Int, NoAnswer> {
+    var request = URLRequest(url: url, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: timeout)
+    request.httpMethod = "GET"
+    let configuration = URLSessionConfiguration.ephemeral
+    configuration.timeoutIntervalForRequest = timeout
+    configuration.timeoutIntervalForResource = timeout
+    let session = URLSession(configuration: configuration)
+    defer { session.invalidateAndCancel() }
+    let answer = Answer()
+    let done = DispatchSemaphore(value: 0)
+    let task = session.dataTask(with: request) { _, response, error in
+      let result: Result<Int, NoAnswer> =
+        if let response = response as? HTTPURLResponse {
+          .success(response.statusCode)
+        } else {
+          .failure(NoAnswer(text: error?.localizedDescription ?? "no HTTP answer"))
+        }
+      answer.result.withLock { $0 = result }
+      done.signal()
+    }
+    task.resume()
+    // URLSession enforces the timeout itself; the extra second only guards against a completion that never comes.
+    guard done.wait(timeout: .now() + timeout + 1) == .success else {
+      task.cancel()
+      return .failure(NoAnswer(text: "no answer within \(timeout) s"))
+    }
+    return answer.result.withLock { $0 } ?? .failure(NoAnswer(text: "no answer"))
+  }
+}
+
+/// What a completion handler saw, handed to the waiting thread.
+private final class Answer: Sendable {
+  let result = Mutex<Result<Int, Health.NoAnswer>?>(nil)
+}
+
+private func healthEnvironment(_ name: String) -> String? {
+  ProcessInfo.processInfo.environment[name].flatMap { $0.isEmpty ? nil : $0 }
+}
