@@ -1,5 +1,4 @@
 import AdjointCompute
-import AdjointExpressions
 import AdjointJSON
 import Foundation
 
@@ -105,7 +104,7 @@ public final class LocalBackend: Backend {
           return Self.reply(error)
         }
       }
-    case "/ops": return BackendResponse(status: 200, body: Self.opsBody)
+    case "/ops": return BackendResponse(status: 200, body: Compute.opsBody)
     case "/healthz": return BackendResponse(status: 200, body: Array(#"{"status":"ok"}"#.utf8))
     case "/readyz": return BackendResponse(status: 200, body: Array(#"{"status":"ready"}"#.utf8))
     default:
@@ -138,29 +137,4 @@ public final class LocalBackend: Backend {
     let retryAfter = problem.headers.first { $0.0.lowercased() == "retry-after" }.flatMap { Double($0.1) }
     return BackendResponse(status: problem.status, retryAfter: retryAfter, body: problem.body)
   }
-
-  /// The body of `GET /ops`, as the server writes it.
-  private static let opsBody: [UInt8] = {
-    var writer = JSONWriter(capacity: 8192)
-    writer.beginObject()
-    writer.writeKey("ops")
-    writer.beginArray()
-    for spec in OpCatalog.all {
-      writer.beginObject()
-      writer.writeKey("name")
-      writer.write(spec.name)
-      writer.writeKey("arity")
-      if let arity = spec.arity { writer.write(arity) } else { writer.writeNull() }
-      writer.writeKey("attrs")
-      writer.beginArray()
-      for attribute in spec.attributes { writer.write(attribute) }
-      writer.endArray()
-      writer.writeKey("doc")
-      writer.write(spec.doc)
-      writer.endObject()
-    }
-    writer.endArray()
-    writer.endObject()
-    return writer.bytes
-  }()
 }

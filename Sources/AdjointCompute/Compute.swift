@@ -98,6 +98,31 @@ package struct Compute: Sendable {
     try run(product, body: body, deadline: deadline, onlyIfCheap: true)
   }
 
+  /// The body of `GET /ops`: every op of the catalogue with its arity, attributes and documentation, made once.
+  package static let opsBody: [UInt8] = {
+    var writer = JSONWriter(capacity: 8192)
+    writer.beginObject()
+    writer.writeKey("ops")
+    writer.beginArray()
+    for spec in OpCatalog.all {
+      writer.beginObject()
+      writer.writeKey("name")
+      writer.write(spec.name)
+      writer.writeKey("arity")
+      if let arity = spec.arity { writer.write(arity) } else { writer.writeNull() }
+      writer.writeKey("attrs")
+      writer.beginArray()
+      for attribute in spec.attributes { writer.write(attribute) }
+      writer.endArray()
+      writer.writeKey("doc")
+      writer.write(spec.doc)
+      writer.endObject()
+    }
+    writer.endArray()
+    writer.endObject()
+    return writer.bytes
+  }()
+
   /// The work, in element-operations, below which a request counts as cheap.
   package static let cheapWork = 8192
 

@@ -655,6 +655,20 @@ private struct Parser: ~Copyable {
     return (lo, hi)
   }
 
+  /// The offset of the closing quote of the key whose text starts at `keyStart`, when that text is plain ASCII (no
+  /// escape, no control character) of at most 16 bytes, as the fast paths take keys; else `nil`.
+  @inline(__always)
+  func shortPlainKeyEnd(_ keyStart: Int) -> Int? {
+    var q = keyStart
+    while q < count {
+      let c = b[q]
+      if c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") || c < 0x20 || c >= 0x80 { break }
+      q &+= 1
+    }
+    guard q < count, b[q] == UInt8(ascii: "\""), q &- keyStart <= 16 else { return nil }
+    return q
+  }
+
   /// Tries to parse the object at `pos` when it is small and flat: at most ``JSONObject/indexThreshold`` members
   /// with short plain ASCII keys (at most 16 bytes, no escapes) and scalar values (numbers, strings, literals),
   /// as the points of a batch are. Returns `nil` (with `pos` unchanged) for anything else, or invalid JSON; the
@@ -675,14 +689,8 @@ private struct Parser: ~Copyable {
       // A key: '"' plain ASCII '"'.
       guard p < count, b[p] == UInt8(ascii: "\""), n < JSONObject.indexThreshold else { return bail(&self) }
       let keyStart = p &+ 1
-      var q = keyStart
-      while q < count {
-        let c = b[q]
-        if c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") || c < 0x20 || c >= 0x80 { break }
-        q &+= 1
-      }
+      guard let q = shortPlainKeyEnd(keyStart) else { return bail(&self) }
       let length = q &- keyStart
-      guard q < count, b[q] == UInt8(ascii: "\""), length <= 16 else { return bail(&self) }
       let (key, lo, hi) = cachedKey(keyStart, length)
       // Duplicate keys: compare the packed bytes (exact for keys of at most 16 bytes).
       let folded = lo ^ hi &* 0x9E37_79B9_7F4A_7C15
@@ -795,14 +803,8 @@ private struct Parser: ~Copyable {
         while p < count && isWhitespace(b[p]) { p &+= 1 }
         guard p < count, b[p] == UInt8(ascii: "\"") else { return nil }
         let keyStart = p &+ 1
-        var q = keyStart
-        while q < count {
-          let c = b[q]
-          if c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") || c < 0x20 || c >= 0x80 { break }
-          q &+= 1
-        }
+        guard let q = shortPlainKeyEnd(keyStart) else { return nil }
         let length = q &- keyStart
-        guard q < count, b[q] == UInt8(ascii: "\""), length <= 16 else { return nil }
         if records == 0 {
           guard k < Self.maxRecordKeys else { return nil }
           let (key, lo, hi) = cachedKey(keyStart, length)

@@ -1,5 +1,4 @@
 import AdjointCompute
-import AdjointExpressions
 import AdjointJSON
 import Dispatch
 import HTTPCore
@@ -110,7 +109,7 @@ final class Service: HTTPResponder {
         Self.get(request) {
           HTTPResponse(status: .ok, headers: ["Content-Type": "application/yaml"], body: PackageResources.openapi_yaml)
         })
-    case "/ops": reply(Self.get(request) { Self.json(Self.opsBody) })
+    case "/ops": reply(Self.get(request) { Self.json(Compute.opsBody) })
     case "/metrics":
       reply(
         Self.get(request) {
@@ -176,31 +175,6 @@ final class Service: HTTPResponder {
 
   /// From now on `/readyz` answers 503.
   func beginDraining() { draining.store(true, ordering: .relaxed) }
-
-  /// The body of `GET /ops`, made once.
-  private static let opsBody: [UInt8] = {
-    var writer = JSONWriter(capacity: 8192)
-    writer.beginObject()
-    writer.writeKey("ops")
-    writer.beginArray()
-    for spec in OpCatalog.all {
-      writer.beginObject()
-      writer.writeKey("name")
-      writer.write(spec.name)
-      writer.writeKey("arity")
-      if let arity = spec.arity { writer.write(arity) } else { writer.writeNull() }
-      writer.writeKey("attrs")
-      writer.beginArray()
-      for attribute in spec.attributes { writer.write(attribute) }
-      writer.endArray()
-      writer.writeKey("doc")
-      writer.write(spec.doc)
-      writer.endObject()
-    }
-    writer.endArray()
-    writer.endObject()
-    return writer.bytes
-  }()
 
   /// Decodes `%XX` escapes of a path segment; `nil` when an escape is malformed or the result is not UTF-8.
   static func percentDecoded(_ segment: Substring) -> String? {

@@ -12,15 +12,18 @@ import Foundation
 /// let count = Locked(0)
 /// count.withLock { $0 += 1 }
 /// ```
+///
+/// Its members are `@inlinable`: callers in other modules (the server, the compute layer) get it specialized to their
+/// value types instead of going through generic metadata on every call.
 public final class Locked<Value: ~Copyable>: @unchecked Sendable {
-  private let lock = NSLock()
-  private var value: Value
+  @usableFromInline let lock = NSLock()
+  @usableFromInline var value: Value
 
   /// Guards `value`.
-  public init(_ value: consuming Value) { self.value = value }
+  @inlinable public init(_ value: consuming Value) { self.value = value }
 
   /// Runs `body` with the value, holding the lock.
-  public func withLock<Result: ~Copyable, Failure: Error>(_ body: (inout Value) throws(Failure) -> Result)
+  @inlinable public func withLock<Result: ~Copyable, Failure: Error>(_ body: (inout Value) throws(Failure) -> Result)
     throws(Failure)
     -> Result
   {
