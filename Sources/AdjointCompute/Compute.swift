@@ -282,6 +282,10 @@ package struct Compute: Sendable {
     }
     try checkResultSize(product, program: program, wrt: wrt, pointer: pointPointer)
     let layout = settings.layout
+    // Every product writes the outputs' values (and a JVP a tangent of the same shape): each must be writable.
+    for output in program.outputs {
+      try checkWritable(program.slots[output.slot].shape, pointer: function.pointer)
+    }
     writer.beginObject()
     switch product {
     case .evaluate:
@@ -289,7 +293,6 @@ package struct Compute: Sendable {
       writer.writeKey("values")
       writer.beginObject()
       for (output, value) in zip(program.outputs, values) {
-        try checkWritable(value.shape, pointer: function.pointer)
         writer.writeKey(output.name)
         writer.writeTensor(shape: value.shape, data: value.scalars, layout: layout)
       }

@@ -630,6 +630,10 @@ final class BadRequestTableTests: LiveServerTestCase {
       #"{"expr": "sum(x, axis=0)", "at": {"x": {"shape": [0, 4294967296, 0], "data": []}}}"#, 413, "/expr",
       "the result of shape [4294967296, 0] has more than 16777216 nested arrays"),
     bad(
+      "a Jacobian's value whose nested form is 2^32 arrays", path: "/jacobian",
+      #"{"expr": "sum(x, axis=0)", "at": {"x": {"shape": [0, 4294967296, 0, 6], "data": []}}}"#,
+      413, "/expr", "the result of shape [4294967296, 0, 6] has more than 16777216 nested arrays"),
+    bad(
       "graph: two outputs to /gradient",
       graph(
         #"{"nodes": [{"id": "a", "op": "sin", "args": ["x"]}, {"id": "b", "op": "cos", "args": ["x"]}], "#
