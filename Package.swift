@@ -90,12 +90,17 @@ let package = Package(
     .testTarget(name: "AdjointJSONTests", dependencies: ["AdjointJSON"]),
     .testTarget(name: "AdjointExpressionsTests", dependencies: ["AdjointExpressions", "AdjointEngine", "AdjointJSON"]),
     .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore", "HTTPServer", "Gzip", "TLS"]),
-    .testTarget(name: "AdjointServiceTests", dependencies: ["AdjointService", "AdjointCompute", "AdjointJSON"]),
+    // `adjoint serve` as a subprocess, for the test targets that talk to a real server.
+    .target(name: "ServerTestSupport", path: "Tests/ServerTestSupport"),
+    .testTarget(
+      name: "AdjointServiceTests",
+      dependencies: ["AdjointService", "AdjointCompute", "AdjointJSON", "ServerTestSupport"]),
     // Several replicas of the real `adjoint` binary behind nginx (scripts/cluster), over loopback.
     .testTarget(name: "ClusterTests", dependencies: ["AdjointClient"]),
     // The SDK against the real `adjoint` binary as a subprocess, and in-process.
     .testTarget(
-      name: "AdjointClientTests", dependencies: ["AdjointClient", "AdjointJSON", "AdjointExpressions"],
+      name: "AdjointClientTests",
+      dependencies: ["AdjointClient", "AdjointJSON", "AdjointExpressions", "ServerTestSupport"],
       exclude: ["Fixtures"]),
   ],
   swiftLanguageModes: [.v6]

@@ -1,5 +1,4 @@
 import AdjointCompute
-import AdjointJSON
 import Foundation
 
 /// One HTTP-shaped exchange with the service: what ``AdjointClient`` asks of a ``Backend``.
@@ -93,13 +92,8 @@ public final class LocalBackend: Backend {
       let body = request.body
       return await onWorker {
         do throws(AdjointCompute.Problem) {
-          let (id, created) = try compute.register(body: body)
-          var writer = JSONWriter(capacity: 96)
-          writer.beginObject()
-          writer.writeKey("id")
-          writer.write(id)
-          writer.endObject()
-          return BackendResponse(status: created ? 201 : 200, body: writer.bytes)
+          let (_, created, answer) = try compute.register(body: body)
+          return BackendResponse(status: created ? 201 : 200, body: answer)
         } catch {
           return Self.reply(error)
         }

@@ -630,8 +630,8 @@ package struct Compute: Sendable {
 
   // MARK: Registering graphs
 
-  /// `POST /graphs`: registers the function of the body; returns its id and whether it is new.
-  package func register(body: [UInt8]) throws(Problem) -> (id: String, created: Bool) {
+  /// `POST /graphs`: registers the function of the body; returns its id, whether it is new, and the answer's body.
+  package func register(body: [UInt8]) throws(Problem) -> (id: String, created: Bool, answer: [UInt8]) {
     let request = try decodeObject(body)
     for (key, _) in request where key != "expr" && key != "graph" {
       throw .badRequest(
@@ -641,7 +641,14 @@ package struct Compute: Sendable {
         pointer: JSONPointer().appending(key).description)
     }
     let function = try self.function(of: request)
-    return registry.register(function.graph)
+    let (id, created) = registry.register(function.graph)
+    // The answer's body: `{"id": "sha256:..."}`.
+    var writer = JSONWriter(capacity: 96)
+    writer.beginObject()
+    writer.writeKey("id")
+    writer.write(id)
+    writer.endObject()
+    return (id, created, writer.bytes)
   }
 
   // MARK: Decoding

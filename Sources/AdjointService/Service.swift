@@ -1,5 +1,4 @@
 import AdjointCompute
-import AdjointJSON
 import Dispatch
 import HTTPCore
 import HTTPServer
@@ -126,15 +125,10 @@ final class Service: HTTPResponder {
       let compute = self.compute
       submit(reply) {
         do throws(Problem) {
-          let (id, created) = try compute.register(body: body)
-          var writer = JSONWriter(capacity: 96)
-          writer.beginObject()
-          writer.writeKey("id")
-          writer.write(id)
-          writer.endObject()
+          let (id, created, answer) = try compute.register(body: body)
           var headers: HTTPHeaders = ["Content-Type": "application/json"]
           if created { headers.add(name: "Location", value: "/graphs/\(id)") }
-          reply(HTTPResponse(status: created ? .created : .ok, headers: headers, body: writer.bytes))
+          reply(HTTPResponse(status: created ? .created : .ok, headers: headers, body: answer))
         } catch {
           reply(Self.reply(error))
         }

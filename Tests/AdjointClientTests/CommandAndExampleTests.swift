@@ -1,5 +1,6 @@
 import AdjointJSON
 import Foundation
+import ServerTestSupport
 import XCTest
 
 @testable import AdjointClient

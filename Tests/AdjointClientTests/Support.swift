@@ -1,59 +1,10 @@
 import Foundation
+import ServerTestSupport
 import XCTest
 
 #if canImport(Glibc)
   import Glibc
 #endif
-
-/// The real `adjoint` binary, started as `adjoint serve` on a free port (or a given one) as a subprocess.
-final class ServerProcess: @unchecked Sendable {
-  let process = Process()
-  let port: Int
-  let scheme: String
-  private let output = Pipe()
-
-  /// The `adjoint` executable built beside the test bundle.
-  static var executable: URL {
-    URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("adjoint")
-  }
-
-  init(port: Int = 0, arguments: [String] = []) throws {
-    process.executableURL = Self.executable
-    process.arguments = ["serve", "--host", "127.0.0.1", "--port", "\(port)"] + arguments
-    process.standardOutput = output
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    // It prints "adjoint listening on http://127.0.0.1:PORT" (https with TLS) once it accepts connections.
-    var text = ""
-    let handle = output.fileHandleForReading
-    while !text.contains("\n") {
-      let chunk = handle.availableData
-      if chunk.isEmpty { break }
-      text += String(decoding: chunk, as: UTF8.self)
-    }
-    guard let range = text.range(of: "://127.0.0.1:"),
-      let bound = Int(text[range.upperBound...].prefix(while: \.isNumber))
-    else {
-      process.terminate()
-      throw NSError(domain: "ServerProcess", code: 1, userInfo: [NSLocalizedDescriptionKey: "no port in '\(text)'"])
-    }
-    self.port = bound
-    scheme = text.contains("https://") ? "https" : "http"
-  }
-
-  /// The server's base URL.
-  var url: URL { URL(string: "\(scheme)://127.0.0.1:\(port)")! }
-
-  /// Stops the server (SIGTERM) and waits for it to exit.
-  func stop() {
-    if process.isRunning {
-      process.terminate()
-      process.waitUntilExit()
-    }
-  }
-
-  deinit { stop() }
-}
 
 /// Runs a program to its end; returns its exit status, standard output and standard error.
 func runProgram(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil) throws -> (

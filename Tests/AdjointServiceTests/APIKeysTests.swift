@@ -1,6 +1,7 @@
 import AdjointJSON
 import AdjointService
 import Foundation
+import ServerTestSupport
 import XCTest
 
 final class APIKeysTests: XCTestCase {

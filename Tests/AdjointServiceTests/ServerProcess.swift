@@ -1,53 +1,10 @@
 import Foundation
+import ServerTestSupport
 import XCTest
 
 #if canImport(Glibc)
   import Glibc
 #endif
-
-/// The real `adjoint` binary, started as a subprocess on a free port.
-final class ServerProcess {
-  let process = Process()
-  let port: Int
-  private let output = Pipe()
-
-  /// The `adjoint` executable built beside the test bundle.
-  static var executable: URL {
-    let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    return bundle.appendingPathComponent("adjoint")
-  }
-
-  init(arguments: [String] = []) throws {
-    process.executableURL = Self.executable
-    process.arguments = ["serve", "--host", "127.0.0.1", "--port", "0"] + arguments
-    process.standardOutput = output
-    process.standardError = FileHandle.standardError
-    try process.run()
-    // The server prints "adjoint listening on http://127.0.0.1:PORT" (https with TLS) once it accepts connections.
-    var text = ""
-    let handle = output.fileHandleForReading
-    let deadline = Date().addingTimeInterval(20)
-    while !text.contains("\n") && Date() < deadline {
-      let chunk = handle.availableData
-      if chunk.isEmpty { break }
-      text += String(decoding: chunk, as: UTF8.self)
-    }
-    guard let range = text.range(of: "://127.0.0.1:"),
-      let port = Int(text[range.upperBound...].prefix { $0.isNumber })
-    else {
-      process.terminate()
-      throw NSError(domain: "ServerProcess", code: 1, userInfo: [NSLocalizedDescriptionKey: "no port in \(text)"])
-    }
-    self.port = port
-  }
-
-  deinit {
-    if process.isRunning {
-      process.terminate()
-      process.waitUntilExit()
-    }
-  }
-}
 
 /// Runs `adjoint serve --port 0 ARGUMENTS` at info level, lets `requests` talk to it, stops it with SIGTERM and
 /// returns what it logged to standard error.

@@ -1,4 +1,5 @@
 import Foundation
+import ServerTestSupport
 import XCTest
 
 /// Talks to the real `adjoint serve` subprocess over TCP.
