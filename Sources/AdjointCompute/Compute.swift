@@ -655,8 +655,14 @@ package struct Compute: Sendable {
 
   private func decodeObject(_ body: [UInt8]) throws(Problem) -> JSONObject {
     let document: JSONValue
+    // A large matrix's rows are parsed by the idle workers too.
+    var parallelFor: JSONParallelFor? = nil
+    if pool.workers > 1 {
+      let pool = self.pool
+      parallelFor = { count, body in pool.fanOut(count, body) }
+    }
     do {
-      document = try JSONParser.parse(body, limits: JSONLimits(maxDepth: limits.maxJSONDepth))
+      document = try JSONParser.parse(body, limits: JSONLimits(maxDepth: limits.maxJSONDepth), parallelFor: parallelFor)
     } catch {
       throw .badRequest("the body is not valid JSON: \(error.description)", pointer: error.pointer.description)
     }

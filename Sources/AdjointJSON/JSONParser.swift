@@ -1,3 +1,6 @@
+/// Runs `body(0)`, …, `body(count - 1)`, on as many threads as it likes, and returns when all have returned.
+public typealias JSONParallelFor = @Sendable (_ count: Int, _ body: @escaping @Sendable (Int) -> Void) -> Void
+
 /// A strict RFC 8259 JSON parser.
 ///
 /// - No trailing commas, comments, leading zeros, `NaN`/`Infinity` literals, or byte order mark; strings must be
@@ -13,21 +16,33 @@
 /// numeric sub-array still stored compactly.
 public enum JSONParser {
   /// Parses one JSON document (surrounding whitespace allowed) from raw UTF-8 bytes.
-  public static func parse(_ bytes: UnsafeRawBufferPointer, limits: JSONLimits = .default) throws(JSONError)
-    -> JSONValue
-  {
+  ///
+  /// With `parallelFor`, an array of arrays (a matrix) of at least `parallelMinimumBytes` of text (256 KiB by
+  /// default) is parsed in slices of its rows through it, so on several threads at once if it runs them so; the
+  /// result and the errors are the same as without it.
+  public static func parse(
+    _ bytes: UnsafeRawBufferPointer, limits: JSONLimits = .default, parallelFor: JSONParallelFor? = nil,
+    parallelMinimumBytes: Int = 1 << 18
+  ) throws(JSONError) -> JSONValue {
     guard let base = bytes.baseAddress, bytes.count > 0 else {
       throw JSONError(kind: .syntax, offset: 0, message: "unexpected end of input, expected a value")
     }
     var parser = Parser(base: base.assumingMemoryBound(to: UInt8.self), count: bytes.count, limits: limits)
+    parser.parallelFor = parallelFor
+    parser.parallelMinimumBytes = max(16, parallelMinimumBytes)
     return try parser.parseDocument()
   }
 
-  /// Parses one JSON document from raw UTF-8 bytes.
-  public static func parse(_ bytes: [UInt8], limits: JSONLimits = .default) throws(JSONError) -> JSONValue {
+  /// Parses one JSON document from raw UTF-8 bytes (`parallelFor` and `parallelMinimumBytes` as for an
+  /// `UnsafeRawBufferPointer`).
+  public static func parse(
+    _ bytes: [UInt8], limits: JSONLimits = .default, parallelFor: JSONParallelFor? = nil,
+    parallelMinimumBytes: Int = 1 << 18
+  ) throws(JSONError) -> JSONValue {
     let result: Result<JSONValue, JSONError> = bytes.withUnsafeBytes { raw in
       do throws(JSONError) {
-        return .success(try parse(raw, limits: limits))
+        return .success(
+          try parse(raw, limits: limits, parallelFor: parallelFor, parallelMinimumBytes: parallelMinimumBytes))
       } catch {
         return .failure(error)
       }
@@ -162,9 +177,40 @@ private func skipPlainASCII(_ b: UnsafePointer<UInt8>, _ start: Int, _ count: In
   return p
 }
 
+/// Whether one of the eight bytes of `v` is `[`, `]`, `"` or `{`.
+@inline(__always)
+private func containsStructuralByte(_ v: UInt64) -> Bool {
+  @inline(__always)
+  func zeroBytes(_ x: UInt64) -> UInt64 { (x &- 0x0101_0101_0101_0101) & ~x & 0x8080_8080_8080_8080 }
+  let ones: UInt64 = 0x0101_0101_0101_0101
+  return zeroBytes(v ^ (ones &* 0x5B)) | zeroBytes(v ^ (ones &* 0x5D)) | zeroBytes(v ^ (ones &* 0x22))
+    | zeroBytes(v ^ (ones &* 0x7B)) != 0
+}
+
 @inline(__always)
 private func isWhitespace(_ c: UInt8) -> Bool {
   c <= 0x20 && (c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09)
+}
+
+/// One slice's share of `Parser.tryLargeNumericArray`: pointers into the text and into the result that outlive
+/// every slice (the call returns only when all have run), each slice writing only its own rows and flag.
+private struct SliceTask: @unchecked Sendable {
+  let text: UnsafePointer<UInt8>
+  let count: Int
+  let maxDepth: Int
+  let rows: [Int]
+  let bounds: [Int]
+  let end: Int
+  let rowShape: [Int]
+  let rowCount: Int
+  let out: UnsafeMutablePointer<Double>
+  let parsed: UnsafeMutablePointer<Bool>
+
+  func run(_ k: Int) {
+    parsed[k] = Parser.parseRows(
+      text, count, maxDepth, rows, bounds[k]..<bounds[k &+ 1], end: end, rowShape: rowShape,
+      into: out + bounds[k] &* rowCount)
+  }
 }
 
 private struct Parser: ~Copyable {
@@ -194,6 +240,16 @@ private struct Parser: ~Copyable {
 
   /// Recently seen object keys (see `cachedKey`).
   var keyCache = [KeyCacheEntry](repeating: KeyCacheEntry(lo: 0, hi: 0, length: -1, key: ""), count: 16)
+
+  /// Runs the slices of a large numeric array (see `tryLargeNumericArray`); `nil`: no slicing.
+  var parallelFor: JSONParallelFor?
+  /// `tryLargeNumericArray` is not tried below this offset: an attempt that covered it failed.
+  var parallelBarrier = 0
+  /// The smallest array (in bytes of text) that `tryLargeNumericArray` splits.
+  var parallelMinimumBytes = 1 << 18
+  /// The most slices `tryLargeNumericArray` makes (more than threads, so that a thread that turns idle late still
+  /// finds some).
+  static let maxSlices = 8
 
   init(base: UnsafePointer<UInt8>, count: Int, limits: JSONLimits) {
     self.b = base
@@ -274,7 +330,7 @@ private struct Parser: ~Copyable {
       switch c {
       case UInt8(ascii: "["):
         if frames.count + 1 > maxDepth { throw depthError(pos) }
-        if !isFailedStart(pos), let array = tryNumericArray() {
+        if !isFailedStart(pos), let array = tryLargeNumericArray() ?? tryNumericArray() {
           value = .array(array)
         } else if let array = tryRecordArray() {
           value = .array(array)
@@ -856,6 +912,137 @@ private struct Parser: ~Copyable {
   }
 
   // MARK: Numeric arrays
+
+  /// For a large array of arrays, with a `parallelFor`: finds its rows with a quick scan of the brackets, then
+  /// parses slices of the rows through `parallelFor` with `tryNumericArray`, straight into one buffer. Returns `nil` (with
+  /// `pos` unchanged) when the array is small, is not a rectangular array of numeric arrays, or is invalid; the
+  /// sequential path then parses it (and reports any error). A failed attempt is not repeated for anything it
+  /// covered, so the total work stays linear (at most one extra pass).
+  mutating func tryLargeNumericArray() -> JSONArray? {
+    guard let parallelFor, pos >= parallelBarrier, count &- pos >= parallelMinimumBytes else { return nil }
+    let start = pos
+    // What each row may still nest: the open containers, this array and the row itself count.
+    let rowMaxDepth = maxDepth &- frames.count &- 1
+    guard rowMaxDepth >= 1 else { return nil }
+    let b = self.b
+    let count = self.count
+
+    // The rows: the offsets of the '[' at depth 2, and the ']' that closes the array. Eight bytes at a time while
+    // none of them is a bracket, a quote or a brace.
+    var rows: [Int] = []
+    var depth = 0
+    var p = start
+    var end = -1
+    scan: while p < count {
+      if p &+ 8 <= count {
+        let v = UInt64(littleEndian: UnsafeRawPointer(b + p).loadUnaligned(as: UInt64.self))
+        if !containsStructuralByte(v) {
+          p &+= 8
+          continue
+        }
+      }
+      switch b[p] {
+      case UInt8(ascii: "["):
+        depth &+= 1
+        if depth == 2 { rows.append(p) }
+      case UInt8(ascii: "]"):
+        depth &-= 1
+        if depth == 0 {
+          end = p
+          break scan
+        }
+      case UInt8(ascii: "\""), UInt8(ascii: "{"):
+        parallelBarrier = p
+        return nil
+      default:
+        break
+      }
+      p &+= 1
+    }
+    guard end >= 0 else {
+      parallelBarrier = count
+      return nil
+    }
+    parallelBarrier = end
+    guard end &- start >= parallelMinimumBytes, rows.count >= 2 else { return nil }
+    // Nothing but whitespace between the '[' and the first row.
+    p = start &+ 1
+    while p < count && isWhitespace(b[p]) { p &+= 1 }
+    guard p == rows[0] else { return nil }
+
+    // The first row gives the shape of every row.
+    var first = Parser(base: b, count: count, maxDepth: rowMaxDepth)
+    first.pos = rows[0]
+    guard let firstRow = first.tryNumericArray(), case .numbers(let rowShape, _) = firstRow.storage else {
+      return nil
+    }
+    let rowCount = rowShape.reduce(1, *)
+    let (total, overflow) = rows.count.multipliedReportingOverflow(by: rowCount)
+    guard rowCount > 0, !overflow else { return nil }
+
+    // Slices of rows with about equal bytes of text (at least an eighth of the minimum each: 32 KiB by default).
+    let slices = min(Parser.maxSlices, rows.count, (end &- start) / (parallelMinimumBytes / 8))
+    var bounds = [0]
+    for k in 1..<slices {
+      let target = start &+ (end &- start) / slices &* k
+      var r = bounds[k &- 1]
+      while r < rows.count && rows[r] < target { r &+= 1 }
+      bounds.append(r)
+    }
+    bounds.append(rows.count)
+
+    var allParsed = false
+    let data = [Double](unsafeUninitializedCapacity: total) { buffer, initialized in
+      let parsed = UnsafeMutableBufferPointer<Bool>.allocate(capacity: slices)
+      defer { parsed.deallocate() }
+      parsed.initialize(repeating: false)
+      // Each slice reads the text and writes its own rows and its own flag.
+      let shared = SliceTask(
+        text: b, count: count, maxDepth: rowMaxDepth, rows: rows, bounds: bounds, end: end, rowShape: rowShape,
+        rowCount: rowCount, out: buffer.baseAddress!, parsed: parsed.baseAddress!)
+      parallelFor(slices) { k in shared.run(k) }
+      allParsed = !parsed.contains(false)
+      initialized = allParsed ? total : 0
+    }
+    guard allParsed else { return nil }
+    pos = end &+ 1
+    return JSONArray(storage: .numbers(shape: [rows.count] + rowShape, data: data))
+  }
+
+  /// Parses `rows[range]` (each followed by a comma and the next row, the last one by whitespace and the `]` at
+  /// `end`), each of shape `rowShape`, into consecutive rows at `out`. Returns whether all were parsed.
+  static func parseRows(
+    _ b: UnsafePointer<UInt8>, _ count: Int, _ maxDepth: Int, _ rows: [Int], _ range: Range<Int>, end: Int,
+    rowShape: [Int], into out: UnsafeMutablePointer<Double>
+  ) -> Bool {
+    var parser = Parser(base: b, count: count, maxDepth: maxDepth)
+    var at = out
+    for r in range {
+      parser.pos = rows[r]
+      guard let row = parser.tryNumericArray(), case .numbers(let shape, let values) = row.storage,
+        shape == rowShape
+      else { return false }
+      values.withUnsafeBufferPointer { at.update(from: $0.baseAddress!, count: $0.count) }
+      at += values.count
+      var p = parser.pos
+      while p < count && isWhitespace(b[p]) { p &+= 1 }
+      if r &+ 1 == rows.count {
+        guard p == end else { return false }
+      } else {
+        guard p < count, b[p] == UInt8(ascii: ","), rows[r &+ 1] > p else { return false }
+        p &+= 1
+        while p < count && isWhitespace(b[p]) { p &+= 1 }
+        guard p == rows[r &+ 1] else { return false }
+      }
+    }
+    return true
+  }
+
+  init(base: UnsafePointer<UInt8>, count: Int, maxDepth: Int) {
+    self.b = base
+    self.count = count
+    self.maxDepth = maxDepth
+  }
 
   mutating func isFailedStart(_ offset: Int) -> Bool {
     while failedCursor < failedStarts.count && failedStarts[failedCursor] < offset { failedCursor += 1 }

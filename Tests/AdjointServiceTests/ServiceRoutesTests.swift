@@ -315,4 +315,32 @@ final class ServiceRoutesTests: LiveServerTestCase {
     let second = try XCTUnwrap((plain["results"] as? [[String: Any]])?[1])
     XCTAssertEqual((second["gradient"] as? [String: Any])?["x"] as? [String], ["Infinity"])
   }
+
+  /// A matrix of more than 256 KiB of text is parsed by the workers in slices of rows: the gradient is still exact,
+  /// and a broken row near its end still gets the one-thread parse's error.
+  func testLargeMatricesAreParsedExactly() throws {
+    let rows = 400
+    let columns = 80
+    let values = Self.randomVector(rows * columns, seed: 21).map { $0 * 3 }
+    let matrix = (0..<rows).map { r in
+      "[" + values[(r * columns)..<((r + 1) * columns)].map { "\($0)" }.joined(separator: ",") + "]"
+    }
+    let text = "{\"expr\": \"sum(A * A) + b\", \"at\": {\"A\": [" + matrix.joined(separator: ", ") + "], \"b\": 1}}"
+    XCTAssertGreaterThan(text.utf8.count, 1 << 18)
+    let answer = try object("/gradient", text)
+    let gradient = try XCTUnwrap((answer["gradient"] as? [String: Any])?["A"] as? [[Double]])
+    XCTAssertEqual(gradient.count, rows)
+    // Within an ulp: Foundation's JSON reader, not the server, may round the last digit.
+    assertClose(gradient.flatMap { $0 }, values.map { 2 * $0 }, tolerance: 1e-15, "gradient")
+    XCTAssertEqual(try XCTUnwrap(answer["value"] as? Double), values.reduce(0) { $0 + $1 * $1 } + 1, accuracy: 1e-9)
+
+    var broken = matrix
+    broken[rows - 2] = String(broken[rows - 2].dropLast()) + ",]"
+    let response = try post(
+      "/gradient", "{\"expr\": \"sum(A)\", \"at\": {\"A\": [" + broken.joined(separator: ", ") + "]}}")
+    XCTAssertEqual(response.status, 400, response.body)
+    let entry = try XCTUnwrap(((response.json as? [String: Any])?["errors"] as? [[String: Any]])?.first)
+    XCTAssertEqual(entry["pointer"] as? String, "/at/A/\(rows - 2)/\(columns)")
+    XCTAssertTrue((entry["message"] as? String ?? "").contains("not valid JSON"), "\(entry)")
+  }
 }
