@@ -192,6 +192,42 @@ private func isWhitespace(_ c: UInt8) -> Bool {
   c <= 0x20 && (c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09)
 }
 
+/// A growable buffer of doubles without the checks of an array's append (the numeric fast path's hot loop).
+private struct NumberScratch: ~Copyable {
+  private(set) var base: UnsafeMutablePointer<Double>
+  private var capacity: Int
+  /// The number of numbers.
+  private(set) var count = 0
+
+  init() {
+    capacity = 64
+    base = .allocate(capacity: 64)
+  }
+
+  deinit { base.deallocate() }
+
+  @inline(__always)
+  mutating func append(_ value: Double) {
+    if count == capacity { grow() }
+    base[count] = value
+    count &+= 1
+  }
+
+  mutating func removeAll() { count = 0 }
+
+  @inline(never)
+  private mutating func grow() {
+    let newBase = UnsafeMutablePointer<Double>.allocate(capacity: capacity * 2)
+    newBase.update(from: base, count: count)
+    base.deallocate()
+    base = newBase
+    capacity *= 2
+  }
+
+  /// The numbers, as an array.
+  var array: [Double] { Array(UnsafeBufferPointer(start: base, count: count)) }
+}
+
 /// One slice's share of `Parser.tryLargeNumericArray`: pointers into the text and into the result that outlive
 /// every slice (the call returns only when all have run), each slice writing only its own rows and flag.
 private struct SliceTask: @unchecked Sendable {
@@ -235,6 +271,8 @@ private struct Parser: ~Copyable {
   /// Offsets of `[` whose numeric attempt is known to fail (ascending); see `tryNumericArray`.
   var failedStarts: [Int] = []
   var failedCursor = 0
+  /// The numbers of the numeric array being parsed (see `scanNumericArray`), reused from one array to the next.
+  var numbers = NumberScratch()
 
   var scratch: [UInt8] = []
 
@@ -973,9 +1011,7 @@ private struct Parser: ~Copyable {
     // The first row gives the shape of every row.
     var first = Parser(base: b, count: count, maxDepth: rowMaxDepth)
     first.pos = rows[0]
-    guard let firstRow = first.tryNumericArray(), case .numbers(let rowShape, _) = firstRow.storage else {
-      return nil
-    }
+    guard let rowShape = first.scanNumericArray() else { return nil }
     let rowCount = rowShape.reduce(1, *)
     let (total, overflow) = rows.count.multipliedReportingOverflow(by: rowCount)
     guard rowCount > 0, !overflow else { return nil }
@@ -1019,11 +1055,9 @@ private struct Parser: ~Copyable {
     var at = out
     for r in range {
       parser.pos = rows[r]
-      guard let row = parser.tryNumericArray(), case .numbers(let shape, let values) = row.storage,
-        shape == rowShape
-      else { return false }
-      values.withUnsafeBufferPointer { at.update(from: $0.baseAddress!, count: $0.count) }
-      at += values.count
+      guard let shape = parser.scanNumericArray(), shape == rowShape else { return false }
+      at.update(from: parser.numbers.base, count: parser.numbers.count)
+      at += parser.numbers.count
       var p = parser.pos
       while p < count && isWhitespace(b[p]) { p &+= 1 }
       if r &+ 1 == rows.count {
@@ -1058,6 +1092,12 @@ private struct Parser: ~Copyable {
   /// path does not retry them. Arrays that closed before the failure are rectangular and numeric, so retrying
   /// them succeeds.
   mutating func tryNumericArray() -> JSONArray? {
+    guard let shape = scanNumericArray() else { return nil }
+    return JSONArray(storage: .numbers(shape: shape, data: numbers.array))
+  }
+
+  /// `tryNumericArray` but for the result: the shape, the numbers being left in `numbers`.
+  mutating func scanNumericArray() -> [Int]? {
     let start = pos
     let outerDepth = frames.count
     var p = start + 1
@@ -1069,12 +1109,12 @@ private struct Parser: ~Copyable {
     fastCounts.append(0)
     fastStarts.append(start)
     fastDims.append(-1)
-    var data: [Double] = []
+    numbers.removeAll()
     let b = self.b
     let count = self.count
 
     // Marks the arrays open at levels 2...upTo as failing (level 1 is `start` itself).
-    func fail(_ parser: inout Parser, upTo: Int) -> JSONArray? {
+    func fail(_ parser: inout Parser, upTo: Int) -> [Int]? {
       if upTo >= 2 {
         parser.failedStarts.append(contentsOf: parser.fastStarts[1..<upTo])
       }
@@ -1117,7 +1157,7 @@ private struct Parser: ~Copyable {
         var n = 0
         while true {
           do {
-            data.append(try scanNumber(b, count, &p))
+            numbers.append(try scanNumber(b, count, &p))
           } catch {
             return fail(&self, upTo: level)
           }
@@ -1154,7 +1194,7 @@ private struct Parser: ~Copyable {
         level -= 1
         if level == 0 {
           pos = p
-          return JSONArray(storage: .numbers(shape: Array(fastDims[0..<rank]), data: data))
+          return Array(fastDims[0..<rank])
         }
         let parentCount = fastCounts[level - 1] + 1
         fastCounts[level - 1] = parentCount

@@ -59,6 +59,10 @@ func scanNumber(_ b: UnsafePointer<UInt8>, _ count: Int, _ pos: inout Int) throw
     if p < count && isDigit(b[p]) {
       throw JSONError(kind: .syntax, offset: intStart, message: "leading zeros are not allowed in numbers")
     }
+  } else if p &+ 1 < count && b[p &+ 1] == UInt8(ascii: ".") {
+    // One digit before the point (the common form of data near 1): no eight-digit attempt.
+    w = UInt64(b[p] &- 0x30)
+    p &+= 1
   } else {
     while p &+ 8 <= count, let eight = eightDigits(b + p) {
       w = w &* 100_000_000 &+ eight
