@@ -118,9 +118,9 @@ final class Connection: @unchecked Sendable {
     var started: UInt64
   }
 
-  /// Scratch space for reads, owned by this connection.
-  private let readBuffer: UnsafeMutableRawBufferPointer
-  private static let readBufferSize = 16 * 1024
+  /// Scratch space for reads: the loop's, shared by its connections (each read's bytes are consumed before the
+  /// loop's thread does anything else).
+  private var readBuffer: UnsafeMutableRawBufferPointer { loop.readBuffer }
   /// How much one readable event may read before yielding the thread to other connections.
   private static let maxBytesPerReadEvent = 1 << 20
 
@@ -138,11 +138,6 @@ final class Connection: @unchecked Sendable {
     self.readDeadline = HTTPReadDeadline(timeouts: settings.timeouts)
     self.tlsPhase = settings.tls == nil ? .none : .sniffing
     self.logsAccess = settings.logger.map { $0.logLevel <= .info } ?? false
-    self.readBuffer = .allocate(byteCount: Connection.readBufferSize, alignment: 16)
-  }
-
-  deinit {
-    readBuffer.deallocate()
   }
 
   /// Starts reading. Call once, from any thread.

@@ -22,6 +22,10 @@ final class EventLoop: @unchecked Sendable {
   /// The loop for the connection numbered `id`: the shared loops in turn.
   static func forConnection(_ id: Int) -> EventLoop { shared[id % shared.count] }
 
+  /// Where the loop's connections read into (never freed: the loops live as long as the process). Large, so that
+  /// a large body arrives in few reads, and one per loop rather than per connection.
+  let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 << 10, alignment: 64)
+
   private let epoll: CInt
   private let wakeDescriptor: CInt
   /// The Dispatch queue whose thread runs the loop (never returned to the pool).
