@@ -1,9 +1,13 @@
 // The `request` fuzz target: bytes → the compute endpoints' own decoding and answer (`Compute.run`): JSON with the
 // depth limit → object → function, points and the product's fields → tensors with the element limit → compile (and
 // the program cache) → the product's passes, fanned out over a small worker pool; and `POST /graphs`' registration.
+// Also differential: the JSON parse of matrices in slices of rows (from 16 bytes on, not 256 KiB; the slices run
+// last first, on this thread: the pool's helpers would outlive an input and set off LeakSanitizer's check between
+// inputs) must give exactly the one-thread parse's value or error.
 //
 // Built and run by scripts/fuzz, against an AdjointService compiled with -enable-testing. A thrown `Problem` is a
 // correct answer; a trap, a memory error, a leak or a hang is a bug.
+import AdjointJSON
 @testable import AdjointCompute
 
 #if canImport(Glibc)
@@ -30,6 +34,10 @@ public func initialize(
   return 0
 }
 
+private let slicesInReverse: JSONParallelFor = { count, work in
+  for k in (0..<count).reversed() { work(k) }
+}
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   let body = Array(UnsafeBufferPointer(start: data, count: size))
@@ -41,5 +49,10 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   let products = Compute.Product.allCases
   _ = try? compute.run(products[size % products.count], body: body, deadline: deadline)
   if size % 11 == 0 { _ = try? compute.register(body: body) }
+  let sequential = Result { () throws(JSONError) in try JSONParser.parse(body) }
+  let sliced = Result { () throws(JSONError) in
+    try JSONParser.parse(body, parallelFor: slicesInReverse, parallelMinimumBytes: 16)
+  }
+  if sliced != sequential { fatalError("the sliced parse gave \(sliced), the one-thread parse \(sequential)") }
   return 0
 }
