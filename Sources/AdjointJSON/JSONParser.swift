@@ -952,10 +952,11 @@ private struct Parser: ~Copyable {
   // MARK: Numeric arrays
 
   /// For a large array of arrays, with a `parallelFor`: finds its rows with a quick scan of the brackets, then
-  /// parses slices of the rows through `parallelFor` with `tryNumericArray`, straight into one buffer. Returns `nil` (with
-  /// `pos` unchanged) when the array is small, is not a rectangular array of numeric arrays, or is invalid; the
-  /// sequential path then parses it (and reports any error). A failed attempt is not repeated for anything it
-  /// covered, so the total work stays linear (at most one extra pass).
+  /// parses slices of the rows through `parallelFor` (each row with `scanNumericArray`), straight into one buffer.
+  /// Returns `nil` (with `pos` unchanged) when the array is small, is not a rectangular array of numeric arrays, or
+  /// is invalid; the sequential path then parses it (and reports any error). The scans of failed attempts cover
+  /// disjoint ranges and no attempt starts inside one (`parallelBarrier`), so the total work stays linear (at most
+  /// one extra parse of the text).
   mutating func tryLargeNumericArray() -> JSONArray? {
     guard let parallelFor, pos >= parallelBarrier, count &- pos >= parallelMinimumBytes else { return nil }
     let start = pos

@@ -34,6 +34,9 @@ public struct HTTPConnectionStateMachine: Sendable {
     /// Pause reading and write these bytes; when all are written, call ``writeCompleted()``. If `thenClose` is true
     /// the connection will close after them.
     case write([UInt8], thenClose: Bool)
+    /// ``write(_:thenClose:)`` for a response with a large body: its head, then its body (written from its own
+    /// array, not copied behind the head).
+    case writeHeadAndBody([UInt8], body: [UInt8], thenClose: Bool)
     /// Close the connection now.
     case close
   }
@@ -146,10 +149,22 @@ public struct HTTPConnectionStateMachine: Sendable {
     return isIdle ? process(now: now) : .none
   }
 
+  /// Bodies of at least this many bytes are written apart from their head
+  /// (``Action/writeHeadAndBody(_:body:thenClose:)``).
+  static let separateBodyBytes = 64 << 10
+
   /// The application answered the request in flight. Ignored unless a request is in flight.
   public mutating func responseReady(_ response: HTTPResponse, now: Int) -> Action {
     guard case .awaitingResponse(let method, let version, let requestKeepAlive) = state else { return .none }
     let keepAlive = requestKeepAlive && !response.closesConnection && !draining && !peerClosed
+    if response.body.count >= Self.separateBodyBytes && !response.status.forbidsBody && method != .head {
+      var head: [UInt8] = []
+      serializer.serialize(
+        response, requestMethod: method, requestVersion: version, keepAlive: keepAlive, now: now,
+        requestID: currentRequestID, appendingBody: false, into: &head)
+      state = .writing(thenClose: !keepAlive)
+      return .writeHeadAndBody(head, body: response.body, thenClose: !keepAlive)
+    }
     let bytes = serializer.serialize(
       response, requestMethod: method, requestVersion: version, keepAlive: keepAlive, now: now,
       requestID: currentRequestID)
@@ -157,7 +172,8 @@ public struct HTTPConnectionStateMachine: Sendable {
     return .write(bytes, thenClose: !keepAlive)
   }
 
-  /// Every byte of the last ``Action/write(_:thenClose:)`` has been written.
+  /// Every byte of the last ``Action/write(_:thenClose:)`` (or ``Action/writeHeadAndBody(_:body:thenClose:)``) has
+  /// been written.
   public mutating func writeCompleted(now: Int) -> Action {
     guard case .writing(let thenClose) = state else { return .none }
     answered += 1

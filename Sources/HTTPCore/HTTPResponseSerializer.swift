@@ -103,13 +103,15 @@ public struct HTTPResponseSerializer: Sendable {
   ///   - now: The current time in seconds since the Unix epoch, for `Date`.
   ///   - requestID: When not `nil`, written as the only `X-Request-Id` field (the response's own are dropped). It
   ///     must be a valid id (``HTTPRequestID/isValid(_:)``): it is written as it is.
+  ///   - appendingBody: Whether to append the body after the head (default); without it, only the head is appended
+  ///     (with the body's `Content-Length`), and the caller writes the body itself.
   ///   - out: The buffer to append to.
   public mutating func serialize(
     _ response: HTTPResponse, requestMethod: HTTPMethod, requestVersion: HTTPVersion, keepAlive: Bool, now: Int,
-    requestID: String? = nil, into out: inout [UInt8]
+    requestID: String? = nil, appendingBody: Bool = true, into out: inout [UInt8]
   ) {
     let status = response.status
-    let writesBody = !status.forbidsBody && requestMethod != .head
+    let writesBody = !status.forbidsBody && requestMethod != .head && appendingBody
     out.reserveCapacity(out.count + 128 + response.headers.count * 32 + (writesBody ? response.body.count : 0))
 
     out.append(contentsOf: "HTTP/1.1 ".utf8)

@@ -79,9 +79,13 @@ final class Connection: @unchecked Sendable {
   private var lingering = false
   private static let lingerNanoseconds: UInt64 = 2_000_000_000
 
-  /// Bytes not yet written, from `outboundOffset` on.
+  /// Bytes not yet written: `outbound` from `outboundOffset` on, then `outboundTail` (a large body, written from its
+  /// own array rather than copied behind its head).
   private var outbound: [UInt8] = []
   private var outboundOffset = 0
+  private var outboundTail: [UInt8] = []
+  /// Whether bytes wait to be written.
+  private var hasOutbound: Bool { outboundOffset < outbound.count || !outboundTail.isEmpty }
   /// Whether the state machine waits for `writeCompleted` once `outbound` drains.
   private var awaitingWriteCompletion = false
   /// Bytes written outside the state machine (the plaintext refusal); the connection closes after them.
@@ -223,6 +227,13 @@ final class Connection: @unchecked Sendable {
       if logsAccess && !isReply { logRejection(bytes) }
       lingerAfterWrite = thenClose
       enqueue(bytes)
+      awaitingWriteCompletion = true
+      flush()
+    case .writeHeadAndBody(let head, let body, let thenClose):
+      pauseReading()
+      lingerAfterWrite = thenClose
+      enqueue(head)
+      enqueue(body)
       awaitingWriteCompletion = true
       flush()
     case .close:
@@ -528,11 +539,13 @@ final class Connection: @unchecked Sendable {
   // MARK: - Writing
 
   private func enqueue(_ bytes: [UInt8]) {
-    if outboundOffset == outbound.count {
+    if !hasOutbound {
       outbound = bytes
       outboundOffset = 0
+    } else if outboundTail.isEmpty {
+      outboundTail = bytes
     } else {
-      outbound.append(contentsOf: bytes)
+      outboundTail.append(contentsOf: bytes)
     }
   }
 
@@ -557,7 +570,12 @@ final class Connection: @unchecked Sendable {
 
   private func flush() {
     var progressed = false
-    while outboundOffset < outbound.count {
+    while hasOutbound {
+      if outboundOffset == outbound.count {
+        outbound = []
+        swap(&outbound, &outboundTail)
+        outboundOffset = 0
+      }
       let result = outbound.withUnsafeBytes { all in
         transportSend(UnsafeRawBufferPointer(rebasing: all[outboundOffset...]))
       }
@@ -600,10 +618,10 @@ final class Connection: @unchecked Sendable {
     if tlsPhase == .handshaking { return continueHandshake() }
     if readWantsWrite {
       readWantsWrite = false
-      if outboundOffset == outbound.count { disarmWriteSource() }
+      if !hasOutbound { disarmWriteSource() }
       readable()
     }
-    if outboundOffset < outbound.count { flush() }
+    if hasOutbound { flush() }
   }
 
   private func armWriteSource() {
@@ -664,6 +682,7 @@ final class Connection: @unchecked Sendable {
     tlsSession = nil
     socket.close()
     outbound = []
+    outboundTail = []
     onClose(id)
   }
 }

@@ -31,6 +31,35 @@ final class HTTPConnectionStateMachineTests: XCTestCase {
     XCTAssertTrue(machine.isIdle)
   }
 
+  /// A large body goes out from its own array after its head; head and body are the one-piece serialization's bytes.
+  func testLargeBodiesAreWrittenApartFromTheirHead() {
+    let body = (0..<(100 << 10)).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+    for (method, large) in [("GET", true), ("HEAD", false)] {
+      var machine = HTTPConnectionStateMachine()
+      let head = "\(method) /big HTTP/1.1\r\nHost: a\r\nX-Request-Id: r1\r\n\r\n"
+      guard case .dispatch = machine.bytesReceived(Array(head.utf8), now: 0) else { return XCTFail(method) }
+      let action = machine.responseReady(HTTPResponse(body: body), now: 0)
+      var serializer = HTTPResponseSerializer()
+      let whole = serializer.serialize(
+        HTTPResponse(body: body), requestMethod: method == "GET" ? .get : .head, requestVersion: .http1_1,
+        keepAlive: true, now: 0, requestID: "r1")
+      switch action {
+      case .writeHeadAndBody(let head, let written, let close):
+        XCTAssertTrue(large, method)
+        XCTAssertFalse(close)
+        XCTAssertEqual(head + written, whole)
+        XCTAssertTrue(String(decoding: head, as: UTF8.self).hasSuffix("\r\n\r\n"))
+      case .write(let bytes, let close):
+        XCTAssertFalse(large, method)
+        XCTAssertFalse(close)
+        XCTAssertEqual(bytes, whole)
+      default:
+        XCTFail("\(method): \(action)")
+      }
+      XCTAssertEqual(machine.writeCompleted(now: 0), .readMore)
+    }
+  }
+
   func testParseErrorWritesProblemAndCloses() {
     var machine = HTTPConnectionStateMachine()
     let action = machine.bytesReceived(Array("BROKEN\r\n\r\n".utf8), now: 0)
