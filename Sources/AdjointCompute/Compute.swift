@@ -74,12 +74,19 @@ package struct Compute: Sendable {
   package let cache: ProgramCache
   package let registry: GraphRegistry
   package let pool: WorkerPool
+  /// Runs the slices of a large matrix's parse on the request's worker and the idle ones (`nil` with one worker).
+  private let parallelFor: JSONParallelFor?
 
   package init(limits: ServiceLimits, cache: ProgramCache, registry: GraphRegistry, pool: WorkerPool) {
     self.limits = limits
     self.cache = cache
     self.registry = registry
     self.pool = pool
+    if pool.workers > 1 {
+      parallelFor = { count, body in pool.fanOut(count, body) }
+    } else {
+      parallelFor = nil
+    }
   }
 
   private static let commonFields: Set<String> = [
@@ -655,13 +662,8 @@ package struct Compute: Sendable {
 
   private func decodeObject(_ body: [UInt8]) throws(Problem) -> JSONObject {
     let document: JSONValue
-    // A large matrix's rows are parsed by the idle workers too.
-    var parallelFor: JSONParallelFor? = nil
-    if pool.workers > 1 {
-      let pool = self.pool
-      parallelFor = { count, body in pool.fanOut(count, body) }
-    }
     do {
+      // A large matrix's rows are parsed by the idle workers too.
       document = try JSONParser.parse(body, limits: JSONLimits(maxDepth: limits.maxJSONDepth), parallelFor: parallelFor)
     } catch {
       throw .badRequest("the body is not valid JSON: \(error.description)", pointer: error.pointer.description)
