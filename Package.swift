@@ -96,7 +96,7 @@ let package = Package(
       name: "AdjointServiceTests",
       dependencies: ["AdjointService", "AdjointCompute", "AdjointJSON", "ServerTestSupport"]),
     // Several replicas of the real `adjoint` binary behind nginx (scripts/cluster), over loopback.
-    .testTarget(name: "ClusterTests", dependencies: ["AdjointClient"]),
+    .testTarget(name: "ClusterTests", dependencies: ["AdjointClient", "ServerTestSupport"]),
     // The SDK against the real `adjoint` binary as a subprocess, and in-process.
     .testTarget(
       name: "AdjointClientTests",

@@ -1,4 +1,4 @@
-# Shared by scripts/serve and scripts/test: installs what the build needs when it is missing.
+# Shared by the scripts: installs what the build needs when it is missing, and finds a started server's port.
 # Sourced, not run.
 
 # Debian packages the build links against (OpenSSL, zlib and OpenBLAS, found through pkg-config) and the tools the
@@ -47,4 +47,23 @@ adjoint_python_tools() {
   "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$requirements" >&2 || return 1
   echo "$stamp" >"$venv/stamp" || return 1
   echo "$PWD/$venv/bin"
+}
+
+# Waits (up to 10 s) for `adjoint serve`, whose standard output goes to FILE, to print the loopback port it listens
+# on ("adjoint listening on http://127.0.0.1:PORT"), and prints the port; prints nothing when the process PID exits
+# first or the time runs out.
+adjoint_listening_port() {
+  local file="$1" pid="$2" port=""
+  for _ in $(seq 1 200); do
+    port="$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$file" | head -n 1)"
+    [ -n "$port" ] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "$port"
+}
+
+# Prints a loopback port that was free a moment ago (the kernel's pick, released at once).
+adjoint_free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

@@ -133,6 +133,20 @@ private struct MoveStack<Element>: ~Copyable {
     return base[i]
   }
 
+  /// Removes every element.
+  mutating func removeAll() {
+    base.deinitialize(count: count)
+    count = 0
+  }
+
+  /// Moves every element to `target` (uninitialized or of a trivial type), leaving none; returns how many.
+  mutating func moveAll(to target: UnsafeMutablePointer<Element>) -> Int {
+    let n = count
+    target.moveInitialize(from: base, count: n)
+    count = 0
+    return n
+  }
+
   /// Moves the elements `start..<count` into a new array, leaving `start` elements.
   @inline(__always)
   mutating func popArray(from start: Int) -> [Element] {
@@ -192,42 +206,6 @@ private func isWhitespace(_ c: UInt8) -> Bool {
   c <= 0x20 && (c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09)
 }
 
-/// A growable buffer of doubles without the checks of an array's append (the numeric fast path's hot loop).
-private struct NumberScratch: ~Copyable {
-  private(set) var base: UnsafeMutablePointer<Double>
-  private var capacity: Int
-  /// The number of numbers.
-  private(set) var count = 0
-
-  init() {
-    capacity = 64
-    base = .allocate(capacity: 64)
-  }
-
-  deinit { base.deallocate() }
-
-  @inline(__always)
-  mutating func append(_ value: Double) {
-    if count == capacity { grow() }
-    base[count] = value
-    count &+= 1
-  }
-
-  mutating func removeAll() { count = 0 }
-
-  @inline(never)
-  private mutating func grow() {
-    let newBase = UnsafeMutablePointer<Double>.allocate(capacity: capacity * 2)
-    newBase.update(from: base, count: count)
-    base.deallocate()
-    base = newBase
-    capacity *= 2
-  }
-
-  /// The numbers, as an array.
-  var array: [Double] { Array(UnsafeBufferPointer(start: base, count: count)) }
-}
-
 /// One slice's share of `Parser.tryLargeNumericArray`: pointers into the text and into the result that outlive
 /// every slice (the call returns only when all have run), each slice writing only its own rows and flag.
 private struct SliceTask: @unchecked Sendable {
@@ -272,7 +250,7 @@ private struct Parser: ~Copyable {
   var failedStarts: [Int] = []
   var failedCursor = 0
   /// The numbers of the numeric array being parsed (see `scanNumericArray`), reused from one array to the next.
-  var numbers = NumberScratch()
+  var numbers = MoveStack<Double>()
 
   var scratch: [UInt8] = []
 
@@ -1057,8 +1035,7 @@ private struct Parser: ~Copyable {
     for r in range {
       parser.pos = rows[r]
       guard let shape = parser.scanNumericArray(), shape == rowShape else { return false }
-      at.update(from: parser.numbers.base, count: parser.numbers.count)
-      at += parser.numbers.count
+      at += parser.numbers.moveAll(to: at)
       var p = parser.pos
       while p < count && isWhitespace(b[p]) { p &+= 1 }
       if r &+ 1 == rows.count {
@@ -1094,7 +1071,7 @@ private struct Parser: ~Copyable {
   /// them succeeds.
   mutating func tryNumericArray() -> JSONArray? {
     guard let shape = scanNumericArray() else { return nil }
-    return JSONArray(storage: .numbers(shape: shape, data: numbers.array))
+    return JSONArray(storage: .numbers(shape: shape, data: numbers.popArray(from: 0)))
   }
 
   /// `tryNumericArray` but for the result: the shape, the numbers being left in `numbers`.

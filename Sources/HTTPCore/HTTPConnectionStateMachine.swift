@@ -157,7 +157,9 @@ public struct HTTPConnectionStateMachine: Sendable {
   public mutating func responseReady(_ response: HTTPResponse, now: Int) -> Action {
     guard case .awaitingResponse(let method, let version, let requestKeepAlive) = state else { return .none }
     let keepAlive = requestKeepAlive && !response.closesConnection && !draining && !peerClosed
-    if response.body.count >= Self.separateBodyBytes && !response.status.forbidsBody && method != .head {
+    if response.body.count >= Self.separateBodyBytes
+      && HTTPResponseSerializer.writesBody(response, requestMethod: method)
+    {
       var head: [UInt8] = []
       serializer.serialize(
         response, requestMethod: method, requestVersion: version, keepAlive: keepAlive, now: now,

@@ -94,6 +94,12 @@ public struct HTTPResponseSerializer: Sendable {
     return cachedDate
   }
 
+  /// Whether the answer to a request with this method carries `response`'s body (not for `HEAD`, nor for a status
+  /// that forbids one).
+  static func writesBody(_ response: HTTPResponse, requestMethod: HTTPMethod) -> Bool {
+    !response.status.forbidsBody && requestMethod != .head
+  }
+
   /// Appends the bytes of `response` to `out`.
   /// - Parameters:
   ///   - response: The response.
@@ -111,7 +117,7 @@ public struct HTTPResponseSerializer: Sendable {
     requestID: String? = nil, appendingBody: Bool = true, into out: inout [UInt8]
   ) {
     let status = response.status
-    let writesBody = !status.forbidsBody && requestMethod != .head && appendingBody
+    let writesBody = appendingBody && Self.writesBody(response, requestMethod: requestMethod)
     out.reserveCapacity(out.count + 128 + response.headers.count * 32 + (writesBody ? response.body.count : 0))
 
     out.append(contentsOf: "HTTP/1.1 ".utf8)

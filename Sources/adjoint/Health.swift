@@ -36,8 +36,8 @@ struct Health: ParsableCommand {
     let base =
       url
       ?? Self.defaultBaseURL(
-        host: healthEnvironment("ADJOINT_HOST"), port: healthEnvironment("ADJOINT_PORT"),
-        tls: healthEnvironment("ADJOINT_TLS_CERT") != nil)
+        host: environment("ADJOINT_HOST"), port: environment("ADJOINT_PORT"),
+        tls: environment("ADJOINT_TLS_CERT") != nil)
     guard let target = URL(string: base.hasSuffix("/") ? base + "healthz" : base + "/healthz") else {
       FileHandle.standardError.write(Data("adjoint health: not a URL: \(base)\n".utf8))
       throw ExitCode.failure
@@ -105,8 +105,4 @@ struct Health: ParsableCommand {
 /// What a completion handler saw, handed to the waiting thread.
 private final class Answer: Sendable {
   let result = Mutex<Result<Int, Health.NoAnswer>?>(nil)
-}
-
-private func healthEnvironment(_ name: String) -> String? {
-  ProcessInfo.processInfo.environment[name].flatMap { $0.isEmpty ? nil : $0 }
 }

@@ -141,6 +141,7 @@ struct Serve: ParsableCommand {
   }
 }
 
-private func environment(_ name: String) -> String? {
+/// The environment variable `name`, unless it is unset or empty.
+func environment(_ name: String) -> String? {
   ProcessInfo.processInfo.environment[name].flatMap { $0.isEmpty ? nil : $0 }
 }

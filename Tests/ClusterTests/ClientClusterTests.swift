@@ -5,14 +5,6 @@ import XCTest
 /// The SDK in front of three replicas behind nginx: a graph registered once and named by its id keeps working when
 /// requests land on replicas that have never seen it.
 final class ClientClusterTests: XCTestCase {
-  /// How many `POST /gradient` a replica answered with `status`, from its own /metrics.
-  private func gradients(answered status: Int, by replica: Cluster.Replica) throws -> Int {
-    let metrics = try HTTP.send("GET", replica.url.appendingPathComponent("metrics"))
-    let prefix = #"adjoint_http_requests_total{route="/gradient",method="POST",status="\#(status)"} "#
-    let line = String(decoding: metrics.body, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix(prefix) }
-    return line.flatMap { Int($0.dropFirst(prefix.count)) } ?? 0
-  }
-
   func testRegisteredGraphsWorkAcrossReplicas() async throws {
     let cluster = try Cluster(replicas: 3)
     let client = try AdjointClient(url: cluster.url)
@@ -26,8 +18,8 @@ final class ClientClusterTests: XCTestCase {
     var notFound = 0
     var answered = 0
     for replica in cluster.replicas {
-      notFound += try gradients(answered: 404, by: replica)
-      answered += try gradients(answered: 200, by: replica)
+      notFound += try replica.gradients(answered: 404)
+      answered += try replica.gradients(answered: 200)
     }
     XCTAssertGreaterThan(notFound, 0, "no replica ever lacked the id: the test did not cross replicas")
     XCTAssertEqual(answered, 12)

@@ -1,4 +1,5 @@
 import Foundation
+import ServerTestSupport
 import Synchronization
 import XCTest
 
@@ -22,6 +23,14 @@ final class Cluster {
     var address: String
     /// Its own base URL, to ask it directly.
     var url: URL
+
+    /// How many `POST /gradient` it answered with `status`, from its own /metrics.
+    func gradients(answered status: Int) throws -> Int {
+      let metrics = try HTTP.send("GET", url.appendingPathComponent("metrics"))
+      let prefix = #"adjoint_http_requests_total{route="/gradient",method="POST",status="\#(status)"} "#
+      let line = String(decoding: metrics.body, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix(prefix) }
+      return line.flatMap { Int($0.dropFirst(prefix.count)) } ?? 0
+    }
   }
 
   /// nginx's base URL, in front of every replica.
@@ -34,11 +43,6 @@ final class Cluster {
   static var repositoryRoot: URL {
     URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
       .deletingLastPathComponent()
-  }
-
-  /// The `adjoint` executable built beside the test bundle.
-  static var executable: URL {
-    URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("adjoint")
   }
 
   /// Skips the test when nginx is not installed and cannot be (scripts/test installs it; scripts/cluster does as
@@ -57,7 +61,7 @@ final class Cluster {
     process.executableURL = Self.repositoryRoot.appendingPathComponent("scripts/cluster")
     process.arguments = [String(count)]
     var variables = ProcessInfo.processInfo.environment
-    variables["ADJOINT_BIN"] = Self.executable.path
+    variables["ADJOINT_BIN"] = ServerProcess.executable.path
     for (name, value) in environment { variables[name] = value }
     process.environment = variables
     process.standardOutput = output

@@ -1,4 +1,5 @@
 import Foundation
+import ServerTestSupport
 import Synchronization
 import XCTest
 
@@ -54,15 +55,6 @@ final class ClusterTests: XCTestCase {
     }
   }
 
-  /// The count of `POST /gradient` answered 200 in a replica's own /metrics.
-  private func gradientsServed(by replica: Cluster.Replica) throws -> Int {
-    let metrics = try HTTP.send("GET", replica.url.appendingPathComponent("metrics"))
-    let text = String(decoding: metrics.body, as: UTF8.self)
-    let prefix = #"adjoint_http_requests_total{route="/gradient",method="POST",status="200"} "#
-    let line = text.split(separator: "\n").first { $0.hasPrefix(prefix) }
-    return line.flatMap { Int($0.dropFirst(prefix.count)) } ?? 0
-  }
-
   func testRequestsSpreadOverEveryReplica() throws {
     let cluster = try Cluster(replicas: 3)
     var counts: [String: Int] = [:]
@@ -79,7 +71,7 @@ final class ClusterTests: XCTestCase {
       // Round robin gives each a third; a quarter of that is a generous floor.
       XCTAssertGreaterThanOrEqual(counts[replica.address] ?? 0, total / 12, "\(counts)")
       // What nginx says answered is what the replica counted itself.
-      XCTAssertEqual(try gradientsServed(by: replica), counts[replica.address] ?? 0, replica.address)
+      XCTAssertEqual(try replica.gradients(answered: 200), counts[replica.address] ?? 0, replica.address)
     }
   }
 
@@ -203,7 +195,7 @@ final class ClusterTests: XCTestCase {
     let cluster = try Cluster(replicas: 1)
     func health(_ arguments: [String], environment: [String: String] = [:]) throws -> Int32 {
       let process = Process()
-      process.executableURL = Cluster.executable
+      process.executableURL = ServerProcess.executable
       process.arguments = ["health"] + arguments
       process.environment = environment
       process.standardError = FileHandle.nullDevice
