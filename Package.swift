@@ -76,6 +76,7 @@ let package = Package(
         "AdjointService",
         "HTTPCore",
         "HTTPServer",
+        "TLS",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]),
