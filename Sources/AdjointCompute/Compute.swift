@@ -258,9 +258,8 @@ package struct Compute: Sendable {
     let program = compiled.program
     let pointPointer = pointIndex.map { "/batch/\($0)" } ?? "/at"
     try checkOutputs(product, program: program, function: function)
-    let wrt =
-      settings.wrt.map { names in names.compactMap { compiled.inputIndex[$0] } } ?? Array(program.inputs.indices)
-    let wrtNames = wrt.map { program.inputs[$0].name }
+    let wrt = settings.wrt.map { names in names.compactMap { compiled.inputIndex[$0] } } ?? compiled.allInputs
+    let wrtNames = settings.wrt == nil ? compiled.allInputNames : wrt.map { program.inputs[$0].name }
     let outShape = program.outputs.first.map { program.slots[$0.slot].shape } ?? []
     var seed: [Double]?
     if product == .vjp, let cotangent = settings.cotangent {
@@ -310,7 +309,8 @@ package struct Compute: Sendable {
       writer.writeKey("value")
       writer.writeTensor(shape: value.shape, data: value.scalars, layout: layout)
       try writeTensors(
-        product == .gradient ? "gradient" : "vjp", wrt.map { adjoints[$0] }, names: wrtNames, layout: layout,
+        product == .gradient ? "gradient" : "vjp", settings.wrt == nil ? adjoints : wrt.map { adjoints[$0] },
+        names: wrtNames, layout: layout,
         pointer: { "\(pointPointer)/\($0)" }, into: &writer)
 
     case .jvp:
@@ -621,7 +621,8 @@ package struct Compute: Sendable {
 
   /// Throws 413 when the nested form of a result of `shape` would hold more arrays than a tensor may hold elements:
   /// an empty tensor such as `[4294967296, 0]` has no elements, but its nested form is 2^32 arrays (`[[],[],...]`).
-  private func checkWritable(_ shape: [Int], pointer: String) throws(Problem) {
+  private func checkWritable(_ shape: [Int], pointer: @autoclosure () -> String) throws(Problem) {
+    guard shape.count > 1 else { return }
     var arrays = 0
     var product = 1
     for extent in shape.dropLast() {
@@ -630,7 +631,7 @@ package struct Compute: Sendable {
       if product == 0 { break }
       guard product > 0, arrays <= limits.maxTensorElements else {
         throw .tooLarge(
-          "the result of shape \(shape) has more than \(limits.maxTensorElements) nested arrays", pointer: pointer)
+          "the result of shape \(shape) has more than \(limits.maxTensorElements) nested arrays", pointer: pointer())
       }
     }
   }
@@ -676,15 +677,19 @@ package struct Compute: Sendable {
 
   /// The function of a request, from `expr`, `graph` or `graph_id`.
   private func function(of request: JSONObject) throws(Problem) -> Function {
-    let given = ["expr", "graph", "graph_id"].filter { request[$0] != nil }
-    guard given.count == 1 else {
+    let expr = request["expr"]
+    let graph = request["graph"]
+    let graphID = request["graph_id"]
+    let count = (expr == nil ? 0 : 1) + (graph == nil ? 0 : 1) + (graphID == nil ? 0 : 1)
+    guard count == 1 else {
+      let given = ["expr", "graph", "graph_id"].filter { request[$0] != nil }
       let detail =
         given.isEmpty
         ? "the request must give the function as exactly one of 'expr', 'graph' or 'graph_id'"
         : "the request gives the function more than once (\(given.joined(separator: ", "))); give exactly one"
       throw .badRequest(detail, pointer: given.count > 1 ? "/\(given[1])" : "")
     }
-    if let graph = request["graph"] {
+    if let graph {
       let decoded: Graph
       do {
         decoded = try GraphDecoder.decode(
@@ -697,28 +702,29 @@ package struct Compute: Sendable {
         key: "g" + SHA256.hash(Function.structure(of: decoded)).hexString, graph: decoded, pointer: "/graph",
         isRegistered: false)
     }
-    if let id = request["graph_id"] {
+    if let id = graphID {
       guard case .string(let id) = id else { throw .badRequest("'graph_id' must be a string", pointer: "/graph_id") }
       guard let entry = registry.entry(id) else { throw .unknownGraph(id, pointer: "/graph_id") }
       return Function(key: "i" + id, graph: entry.graph, pointer: "/graph_id", isRegistered: true)
     }
-    guard case .string(let source)? = request["expr"] else {
+    guard case .string(let source)? = expr else {
       throw .badRequest("'expr' must be a string", pointer: "/expr")
     }
     let limits = self.limits
-    let graph = try cache.graph(forExpr: source) { source throws(Problem) in
+    return try cache.function(forExpr: source) { source throws(Problem) in
       if source.unicodeScalars.count > limits.maxExprLength {
         // The position is that of the first character past the limit.
         let message = "'expr' is longer than the limit of \(limits.maxExprLength) characters"
         throw .expression(Diagnostic(.limit, message, at: limits.maxExprLength), pointer: "/expr")
       }
+      let graph: Graph
       do throws(Diagnostic) {
-        return try ExprParser.parse(source, maxNodes: limits.maxGraphNodes)
+        graph = try ExprParser.parse(source, maxNodes: limits.maxGraphNodes)
       } catch {
         throw .expression(error, pointer: "/expr")
       }
+      return Function(key: "e" + source, graph: graph, pointer: "/expr", isRegistered: false)
     }
-    return Function(key: "e" + source, graph: graph, pointer: "/expr", isRegistered: false)
   }
 
   /// The point (`at`) or points (`batch`) of a request, each as one tensor per input in graph input order: the
@@ -730,7 +736,7 @@ package struct Compute: Sendable {
     case (nil, nil):
       throw .badRequest("the request must give the point as 'at' (or the points as 'batch')", pointer: "")
     case (let at?, nil):
-      return (.tensors([]), try point(at, function: function, pointer: JSONPointer().appending("at")))
+      return (.tensors([]), try point(at, function: function, pointer: JSONPointer().appending("at"), inAt: true))
     case (nil, let batch?):
       guard case .array(let list) = batch else {
         throw .badRequest("'batch' must be an array of points", pointer: "/batch")
@@ -749,7 +755,7 @@ package struct Compute: Sendable {
       points.reserveCapacity(list.count)
       let base = JSONPointer().appending("batch")
       for (index, value) in list.enumerated() {
-        points.append(try point(value, function: function, pointer: base.appending(index)))
+        points.append(try point(value, function: function, pointer: base.appending(index), inAt: false))
       }
       return (.tensors(points), nil)
     }
@@ -785,33 +791,52 @@ package struct Compute: Sendable {
     return columns.allSatisfy({ $0.count == list.count }) ? columns : nil
   }
 
-  /// One point: an object mapping each input name to a tensor.
-  private func point(_ value: JSONValue, function: Function, pointer: JSONPointer) throws(Problem) -> [Tensor] {
+  /// One point: an object mapping each input name to a tensor. `pointer` (`/at`, or `/batch/i`) is made only for a
+  /// mistake.
+  private func point(
+    _ value: JSONValue, function: Function, pointer makePointer: @autoclosure () -> JSONPointer, inAt: Bool
+  ) throws(Problem) -> [Tensor] {
     guard case .object(let values) = value else {
-      let what = pointer.components.first == "at" ? "'at'" : "a batch point"
-      throw .badRequest("\(what) must be an object mapping input names to tensors", pointer: pointer.description)
+      let what = inAt ? "'at'" : "a batch point"
+      throw .badRequest("\(what) must be an object mapping input names to tensors", pointer: makePointer().description)
     }
-    var point = [Tensor?](repeating: nil, count: function.names.count)
+    // The inputs usually come in the graph's order: they are appended as they come until one does not.
+    var ordered: [Tensor] = []
+    ordered.reserveCapacity(function.names.count)
+    var point: [Tensor?] = []
+    let hasDeclaredShapes = !function.graph.declaredShapes.isEmpty
     for (name, value) in values {
       guard let k = function.position(of: name) else {
         throw .unprocessable(
-          "'\(name)' is not an input of the function", pointer: pointer.appending(name).description)
+          "'\(name)' is not an input of the function", pointer: makePointer().appending(name).description)
       }
       let tensor: Tensor
       if case .number(let number) = value {
         tensor = Tensor(shape: [], scalars: [number])
       } else {
-        tensor = try decodeTensor(value, pointer: pointer.appending(name))
+        tensor = try decodeTensor(value, pointer: makePointer().appending(name))
       }
-      if let declared = function.graph.declaredShapes[name], declared != tensor.shape {
+      if hasDeclaredShapes, let declared = function.graph.declaredShapes[name], declared != tensor.shape {
         throw .unprocessable(
           "the value of '\(name)' has shape \(tensor.shape), but the graph declares \(declared)",
-          pointer: pointer.appending(name).description)
+          pointer: makePointer().appending(name).description)
+      }
+      if point.isEmpty && k == ordered.count {
+        ordered.append(tensor)
+        continue
+      }
+      if point.isEmpty {
+        point = ordered.map { $0 } + Array(repeating: nil, count: function.names.count - ordered.count)
       }
       point[k] = tensor
     }
+    if point.isEmpty && ordered.count == function.names.count { return ordered }
+    if point.isEmpty {
+      point = ordered.map { $0 } + Array(repeating: nil, count: function.names.count - ordered.count)
+    }
     if let missing = point.firstIndex(where: { $0 == nil }) {
-      throw .unprocessable("no value is given for the input '\(function.names[missing])'", pointer: pointer.description)
+      throw .unprocessable(
+        "no value is given for the input '\(function.names[missing])'", pointer: makePointer().description)
     }
     return point.map { $0! }
   }

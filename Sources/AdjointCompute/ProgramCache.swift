@@ -23,6 +23,9 @@ final class CompiledProgram: Sendable {
   /// For each input of the graph (in ``Graph/inputNames`` order), its index in `program.inputs`, if the program
   /// kept it.
   let inputIndex: [Int?]
+  /// Every input of the program, `0..<program.inputs.count` (what an absent `wrt` means), and their names.
+  let allInputs: [Int]
+  let allInputNames: [String]
   private let spares = Locked<[Spare]>([])
   private let maxSpares: Int
 
@@ -30,6 +33,8 @@ final class CompiledProgram: Sendable {
   init(_ program: Program, names: [String], maxSpares: Int) {
     self.program = program
     inputIndex = names.map { program.inputIndex(named: $0) }
+    allInputs = Array(program.inputs.indices)
+    allInputNames = program.inputs.map(\.name)
     self.maxSpares = maxSpares
   }
 
@@ -62,7 +67,8 @@ final class CompiledProgram: Sendable {
 /// The compiled programs and parsed `expr` texts the service keeps for reuse, bounded in bytes, least recently used
 /// evicted first.
 package final class ProgramCache: Sendable {
-  private let graphs: LRUCache<String, Graph>
+  /// Parsed `expr` texts, resolved (graph, input names, cache key).
+  private let functions: LRUCache<String, Function>
   private let programs: LRUCache<ProgramKey, CompiledProgram>
   private let workers: Int
   private let hitCount = Atomic<Int>(0)
@@ -72,7 +78,7 @@ package final class ProgramCache: Sendable {
 
   /// Creates a cache of `budget` bytes: a quarter for parsed texts, the rest for programs.
   package init(budget: Int, workers: Int, observe: @escaping @Sendable (Bool) -> Void = { _ in }) {
-    graphs = LRUCache(budget: budget / 4)
+    functions = LRUCache(budget: budget / 4)
     programs = LRUCache(budget: budget - budget / 4)
     self.workers = workers
     self.observe = observe
@@ -83,20 +89,22 @@ package final class ProgramCache: Sendable {
   /// Program lookups that compiled so far.
   package var misses: Int { missCount.load(ordering: .relaxed) }
   /// The bytes the cache holds.
-  package var bytes: Int { graphs.totalCost + programs.totalCost }
+  package var bytes: Int { functions.totalCost + programs.totalCost }
 
   /// Forgets every parsed text and compiled program.
   package func removeAll() {
-    graphs.removeAll()
+    functions.removeAll()
     programs.removeAll()
   }
 
-  /// The graph of an `expr` text, parsed once.
-  func graph(forExpr source: String, parse: (String) throws(Problem) -> Graph) throws(Problem) -> Graph {
-    if let graph = graphs.value(for: source) { return graph }
-    let graph = try parse(source)
-    graphs.insert(graph, for: source, cost: 2 * source.utf8.count + 96 * graph.nodes.count + 256)
-    return graph
+  /// The function of an `expr` text, parsed and resolved once.
+  func function(forExpr source: String, parse: (String) throws(Problem) -> Function) throws(Problem) -> Function {
+    if let function = functions.value(for: source) { return function }
+    let function = try parse(source)
+    functions.insert(
+      function, for: source,
+      cost: 3 * source.utf8.count + 96 * function.graph.nodes.count + 48 * function.names.count + 256)
+    return function
   }
 
   /// The program for `key`, compiled once.

@@ -19,10 +19,15 @@ extension Workspace {
   ) {
     forward()
     backward(output: output, seed: seed, wrt: wrt)
-    let wanted = Set(wrt ?? Array(program.inputs.indices))
-    let adjoints = program.inputs.enumerated().map { index, binding in
-      wanted.contains(index)
-        ? adjoint(ofSlot: binding.slot) : Tensor(repeating: 0, shape: program.slots[binding.slot].shape)
+    var wanted: [Bool] = []
+    if let wrt {
+      wanted = Array(repeating: false, count: program.inputs.count)
+      for index in wrt where wanted.indices.contains(index) { wanted[index] = true }
+    }
+    let adjoints = program.inputs.indices.map { index in
+      let slot = program.inputs[index].slot
+      return wanted.isEmpty || wanted[index]
+        ? adjoint(ofSlot: slot) : Tensor(repeating: 0, shape: program.slots[slot].shape)
     }
     return (value(ofSlot: program.outputs[output].slot), adjoints)
   }

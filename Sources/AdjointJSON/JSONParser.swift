@@ -93,21 +93,28 @@ private struct KeyCacheEntry {
 
 /// A stack that hands its top elements over to a new array by moving them (one `memcpy`, no retain/release),
 /// so closing a container costs one allocation.
+///
+/// It allocates on its first `append`, so a small document that never uses it (most of the parser's stacks, for a
+/// request of a few fields) pays nothing for it.
 private struct MoveStack<Element>: ~Copyable {
-  private var base: UnsafeMutablePointer<Element>
-  private var capacity: Int
+  /// The storage: `capacity` elements, the first `count` initialized; `nil` until the first `append`.
+  private var storage: UnsafeMutablePointer<Element>?
+  private var capacity = 0
   /// The number of elements.
   private(set) var count = 0
 
-  init() {
-    capacity = 16
-    base = .allocate(capacity: 16)
-  }
+  init() {}
 
   deinit {
-    base.deinitialize(count: count)
-    base.deallocate()
+    if let storage {
+      storage.deinitialize(count: count)
+      storage.deallocate()
+    }
   }
+
+  /// The storage; only read when `count > 0` or just after `grow()`, so it exists.
+  @inline(__always)
+  private var base: UnsafeMutablePointer<Element> { storage.unsafelyUnwrapped }
 
   @inline(__always)
   mutating func append(_ element: consuming Element) {
@@ -118,11 +125,13 @@ private struct MoveStack<Element>: ~Copyable {
 
   @inline(never)
   private mutating func grow() {
-    let newCapacity = capacity * 2
+    let newCapacity = max(16, capacity * 2)
     let newBase = UnsafeMutablePointer<Element>.allocate(capacity: newCapacity)
-    newBase.moveInitialize(from: base, count: count)
-    base.deallocate()
-    base = newBase
+    if let storage {
+      newBase.moveInitialize(from: storage, count: count)
+      storage.deallocate()
+    }
+    storage = newBase
     capacity = newCapacity
   }
 
@@ -135,13 +144,14 @@ private struct MoveStack<Element>: ~Copyable {
 
   /// Removes every element.
   mutating func removeAll() {
-    base.deinitialize(count: count)
+    if count > 0 { base.deinitialize(count: count) }
     count = 0
   }
 
   /// Moves every element to `target` (uninitialized or of a trivial type), leaving none; returns how many.
   mutating func moveAll(to target: UnsafeMutablePointer<Element>) -> Int {
     let n = count
+    if n == 0 { return 0 }
     target.moveInitialize(from: base, count: n)
     count = 0
     return n
@@ -254,8 +264,8 @@ private struct Parser: ~Copyable {
 
   var scratch: [UInt8] = []
 
-  /// Recently seen object keys (see `cachedKey`).
-  var keyCache = [KeyCacheEntry](repeating: KeyCacheEntry(lo: 0, hi: 0, length: -1, key: ""), count: 16)
+  /// Recently seen object keys (see `cachedKey`): empty until the first key, then 16 entries.
+  var keyCache: [KeyCacheEntry] = []
 
   /// Runs the slices of a large numeric array (see `tryLargeNumericArray`); `nil`: no slicing.
   var parallelFor: JSONParallelFor?
@@ -693,6 +703,9 @@ private struct Parser: ~Copyable {
   mutating func cachedKey(_ start: Int, _ length: Int) -> (key: String, lo: UInt64, hi: UInt64) {
     let (lo, hi) = packedKey(start, length)
     let slot = Int(truncatingIfNeeded: ((lo ^ hi &* 31 ^ UInt64(length)) &* 0x9E37_79B9_7F4A_7C15) &>> 60)
+    if keyCache.isEmpty {
+      keyCache = Array(repeating: KeyCacheEntry(lo: 0, hi: 0, length: -1, key: ""), count: 16)
+    }
     if keyCache[slot].lo == lo && keyCache[slot].hi == hi && keyCache[slot].length == length {
       return (keyCache[slot].key, lo, hi)
     }

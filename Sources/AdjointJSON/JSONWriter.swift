@@ -186,8 +186,9 @@ public struct JSONWriter: ~Copyable, Sendable {
       out[p] = UInt8(ascii: "\"")
       out[p &+ 1] = UInt8(ascii: ":")
       count &+= p &+ 2
-      if n <= 21 && identity != (0, 0) {
-        // `"key":` fits in three words: remember it.
+      if n <= 21 && identity != (0, 0) && count > 256 {
+        // `"key":` fits in three words: remember it (once the text is long enough for keys to repeat: a small
+        // answer, of a few keys, is not worth the cache's allocation).
         if keyCache.isEmpty { keyCache = Array(repeating: RenderedKey(), count: 8) }
         let raw = UnsafeRawPointer(out + start)
         keyCache[slot] = RenderedKey(

@@ -367,6 +367,7 @@ public struct HTTPRequestParser: Sendable {
       lineStart = lineEnd + 2
 
       var headers: [HTTPField] = []
+      headers.reserveCapacity(8)  // most requests carry a handful: one allocation instead of several
       var contentLength: Int?
       var sawTransferEncoding = false
       var chunkedCount = 0

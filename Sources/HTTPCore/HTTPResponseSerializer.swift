@@ -126,7 +126,7 @@ public struct HTTPResponseSerializer: Sendable {
     out.append(UInt8(ascii: "0") + UInt8(status.code % 10))
     out.append(ASCII.space)
     Self.appendSanitized(status.reasonPhrase, to: &out)
-    out.append(contentsOf: [ASCII.cr, ASCII.lf])
+    Self.appendLineEnd(to: &out)
 
     var hasDate = false
     for field in response.headers {
@@ -140,31 +140,32 @@ public struct HTTPResponseSerializer: Sendable {
       default: break
       }
       Self.appendSanitized(field.name, to: &out)
-      out.append(contentsOf: [ASCII.colon, ASCII.space])
+      out.append(ASCII.colon)
+      out.append(ASCII.space)
       Self.appendSanitized(field.value, to: &out)
-      out.append(contentsOf: [ASCII.cr, ASCII.lf])
+      Self.appendLineEnd(to: &out)
     }
     if let requestID {
       out.append(contentsOf: "X-Request-Id: ".utf8)
       out.append(contentsOf: requestID.utf8)
-      out.append(contentsOf: [ASCII.cr, ASCII.lf])
+      Self.appendLineEnd(to: &out)
     }
     if !status.forbidsBody {
       out.append(contentsOf: "Content-Length: ".utf8)
       out.append(contentsOf: String(response.body.count).utf8)
-      out.append(contentsOf: [ASCII.cr, ASCII.lf])
+      Self.appendLineEnd(to: &out)
     }
     if !hasDate {
       out.append(contentsOf: "Date: ".utf8)
       out.append(contentsOf: date(now: now))
-      out.append(contentsOf: [ASCII.cr, ASCII.lf])
+      Self.appendLineEnd(to: &out)
     }
     if !keepAlive {
       out.append(contentsOf: "Connection: close\r\n".utf8)
     } else if requestVersion.minor == 0 {
       out.append(contentsOf: "Connection: keep-alive\r\n".utf8)
     }
-    out.append(contentsOf: [ASCII.cr, ASCII.lf])
+    Self.appendLineEnd(to: &out)
     if writesBody { out.append(contentsOf: response.body) }
   }
 
@@ -180,9 +181,23 @@ public struct HTTPResponseSerializer: Sendable {
     return out
   }
 
+  @inline(__always)
+  private static func appendLineEnd(to out: inout [UInt8]) {
+    out.append(ASCII.cr)
+    out.append(ASCII.lf)
+  }
+
+  /// Appends `string`'s bytes with CR, LF and NUL replaced by spaces (so no value can split the head). Copies them
+  /// in one piece and fixes up afterwards, only when one of those bytes is there (they almost never are).
   private static func appendSanitized(_ string: String, to out: inout [UInt8]) {
-    for byte in string.utf8 {
-      out.append(byte == ASCII.cr || byte == ASCII.lf || byte == 0 ? ASCII.space : byte)
+    var string = string
+    string.withUTF8 { bytes in
+      let start = out.count
+      out.append(contentsOf: bytes)
+      guard bytes.contains(where: { $0 == ASCII.cr || $0 == ASCII.lf || $0 == 0 }) else { return }
+      for index in start..<out.count where out[index] == ASCII.cr || out[index] == ASCII.lf || out[index] == 0 {
+        out[index] = ASCII.space
+      }
     }
   }
 }
