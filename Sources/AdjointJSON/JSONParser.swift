@@ -756,9 +756,10 @@ private struct Parser: ~Copyable {
 
   /// Tries to parse the object at `pos` when it is small and flat: at most ``JSONObject/indexThreshold`` members
   /// with short plain ASCII keys (at most 16 bytes, no escapes) and scalar values (numbers, strings, literals),
-  /// as the points of a batch are. Returns `nil` (with `pos` unchanged) for anything else, or invalid JSON; the
-  /// general path then parses the object (and reports any error).
-  mutating func tryFlatObject() -> JSONObject? {
+  /// as the points of a batch are; with `nesting`, a value may also be such an object (as in a small request:
+  /// `{"expr": "...", "at": {"x": 1.5}}`). Returns `nil` (with `pos` unchanged) for anything else, or invalid JSON;
+  /// the general path then parses the object (and reports any error).
+  mutating func tryFlatObject(nesting: Bool = true) -> JSONObject? {
     let start = pos
     var p = start &+ 1
     // The keys' packed bytes, for the duplicate check.
@@ -834,8 +835,18 @@ private struct Parser: ~Copyable {
       {
         value = .null
         p &+= 4
+      } else if c == UInt8(ascii: "{") && nesting && frames.count &+ 2 <= maxDepth {
+        // A flat object one level down (a request's point, `"at": {"x": 1.5, "y": -0.5}`).
+        pos = p
+        guard let inner = tryFlatObject(nesting: false) else {
+          pos = start
+          return bail(&self)
+        }
+        value = .object(inner)
+        p = pos
+        pos = start
       } else {
-        return bail(&self)  // a container (or invalid JSON)
+        return bail(&self)  // another container (or invalid JSON)
       }
       object.append(JSONObject.Member(key: key, value: value))
       n &+= 1

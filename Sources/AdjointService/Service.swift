@@ -211,6 +211,8 @@ final class Service: HTTPResponder {
     return nil
   }
 
+  private static let jsonMediaType = Array("application/json".utf8)
+
   /// Whether the media type of `contentType` (before any `;` parameters, spaces and tabs around it ignored) is
   /// `application/json`, in any case. Compares bytes: this runs on every request.
   static func isJSON(_ contentType: String?) -> Bool {
@@ -221,9 +223,10 @@ final class Service: HTTPResponder {
       if let semicolon = bytes.firstIndex(of: UInt8(ascii: ";")) { end = semicolon }
       while start < end && (bytes[start] == UInt8(ascii: " ") || bytes[start] == UInt8(ascii: "\t")) { start += 1 }
       while end > start && (bytes[end - 1] == UInt8(ascii: " ") || bytes[end - 1] == UInt8(ascii: "\t")) { end -= 1 }
-      let expected = "application/json".utf8
+      let expected = Self.jsonMediaType
       guard end - start == expected.count else { return false }
-      for (offset, byte) in expected.enumerated() {
+      for offset in 0..<expected.count {
+        let byte = expected[offset]
         let given = bytes[start + offset]
         // ASCII case folding, for letters only.
         guard given == byte || (given | 0x20 == byte && byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) else {
@@ -234,8 +237,11 @@ final class Service: HTTPResponder {
     }
   }
 
+  /// The headers of every JSON answer, made once (each response shares them).
+  private static let jsonHeaders: HTTPHeaders = ["Content-Type": "application/json"]
+
   private static func json(_ body: [UInt8]) -> HTTPResponse {
-    HTTPResponse(status: .ok, headers: ["Content-Type": "application/json"], body: body)
+    HTTPResponse(status: .ok, headers: jsonHeaders, body: body)
   }
 
   private static func reply(_ problem: Problem) -> HTTPResponse {

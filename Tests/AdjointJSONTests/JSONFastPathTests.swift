@@ -49,6 +49,15 @@ final class JSONFastPathTests: XCTestCase {
       ),
       ("{\"ab\":1,\"ba\":2,\"abc\":3,\"\":4}", ["ab": 1, "ba": 2, "abc": 3, "": 4]),
       ("[{\"x\":1},{\"x\":2,\"y\":3},{}]", [["x": 1], ["x": 2, "y": 3], [:]]),
+      // One level of flat objects inside (a small request), and what makes that give up: an empty or deeper
+      // object, an array, a nested object that is not flat.
+      (#"{"expr":"x*y","at":{"x":1.5,"y":-0.5}}"#, ["expr": "x*y", "at": ["x": 1.5, "y": -0.5]]),
+      (#"{ "at" : { "x" : 1 } , "b" : { "s" : "t", "n" : null } }"#, ["at": ["x": 1], "b": ["s": "t", "n": nil]]),
+      (#"{"at":{},"y":2}"#, ["at": [:], "y": 2]),
+      (#"{"at":{"x":{"y":1}},"z":2}"#, ["at": ["x": ["y": 1]], "z": 2]),
+      (#"{"at":{"x":[1,2]},"z":2}"#, ["at": ["x": [1, 2]], "z": 2]),
+      (#"{"at":{"\u0078":1},"z":2}"#, ["at": ["x": 1], "z": 2]),
+      (#"[{"at":{"x":1}},{"at":{"x":2}}]"#, [["at": ["x": 1]], ["at": ["x": 2]]]),
     ]
     for (text, expected) in valid {
       XCTAssertEqual(try JSONParser.parse(text), expected, text)
@@ -73,12 +82,24 @@ final class JSONFastPathTests: XCTestCase {
       ("{\"x\":\"a\u{1}\"}", .syntax, "/x"),
       ("{\"x\":1", .syntax, ""),
       ("{\"x\"1}", .syntax, "/x"),
+      (#"{"at":{"x":1,"x":2}}"#, .duplicateKey, "/at/x"),
+      (#"{"at":{"x":1},"at":{"x":2}}"#, .duplicateKey, "/at"),
+      (#"{"at":{"x":01}}"#, .syntax, "/at/x"),
+      (#"{"at":{"x":1,}}"#, .syntax, "/at"),
+      (#"{"at":{"x":1}"#, .syntax, ""),
     ]
     for (text, kind, pointer) in invalid {
       XCTAssertThrowsError(try JSONParser.parse(text), text) { error in
         XCTAssertEqual((error as? JSONError)?.kind, kind, text)
         XCTAssertEqual((error as? JSONError)?.pointer.description, pointer, text)
       }
+    }
+    // The depth limit holds for the nested object as for the general path.
+    let nested = #"{"at":{"x":1}}"#
+    XCTAssertEqual(try JSONParser.parse(nested, limits: JSONLimits(maxDepth: 2)), ["at": ["x": 1]])
+    XCTAssertThrowsError(try JSONParser.parse(nested, limits: JSONLimits(maxDepth: 1))) { error in
+      XCTAssertEqual((error as? JSONError)?.kind, .tooDeep)
+      XCTAssertEqual((error as? JSONError)?.pointer.description, "/at")
     }
   }
 
