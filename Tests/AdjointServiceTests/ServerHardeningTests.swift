@@ -81,26 +81,16 @@ final class ServerHardeningTests: XCTestCase {
 
     // `adjoint health` (the image's HEALTHCHECK) in the server's environment asks over https, on loopback, and
     // accepts the self-signed certificate; asked over https, a plain HTTP server is not healthy.
-    func healthCheck(_ arguments: [String], environment: [String: String] = [:]) throws -> Int32 {
-      let process = Process()
-      process.executableURL = ServerProcess.executable
-      process.arguments = ["health"] + arguments
-      process.environment = environment
-      process.standardError = FileHandle.nullDevice
-      try process.run()
-      process.waitUntilExit()
-      return process.terminationStatus
-    }
     let environment = [
       "ADJOINT_HOST": "0.0.0.0", "ADJOINT_PORT": "\(server.port)", "ADJOINT_TLS_CERT": certificate,
       "ADJOINT_TLS_KEY": key,
     ]
-    XCTAssertEqual(try healthCheck([], environment: environment), 0)
-    XCTAssertEqual(try healthCheck(["--url", "https://127.0.0.1:\(server.port)"]), 0)
-    XCTAssertEqual(try healthCheck(["--url", "https://localhost:\(server.port)/"]), 0)
+    XCTAssertEqual(try ServerProcess.health([], environment: environment), 0)
+    XCTAssertEqual(try ServerProcess.health(["--url", "https://127.0.0.1:\(server.port)"]), 0)
+    XCTAssertEqual(try ServerProcess.health(["--url", "https://localhost:\(server.port)/"]), 0)
     let plainServer = try ServerProcess(arguments: [])
-    XCTAssertEqual(try healthCheck(["--url", "http://127.0.0.1:\(plainServer.port)"]), 0)
-    XCTAssertEqual(try healthCheck(["--url", "https://127.0.0.1:\(plainServer.port)", "--timeout", "5"]), 1)
+    XCTAssertEqual(try ServerProcess.health(["--url", "http://127.0.0.1:\(plainServer.port)"]), 0)
+    XCTAssertEqual(try ServerProcess.health(["--url", "https://127.0.0.1:\(plainServer.port)", "--timeout", "5"]), 1)
   }
 
   func testTLSFilesThatCannotBeLoadedStopTheStart() throws {

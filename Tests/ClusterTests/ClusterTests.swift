@@ -193,30 +193,22 @@ final class ClusterTests: XCTestCase {
   /// `adjoint health`, the image's HEALTHCHECK: 0 when /healthz answers 200, 1 for any other status or no answer.
   func testHealthCommand() throws {
     let cluster = try Cluster(replicas: 1)
-    func health(_ arguments: [String], environment: [String: String] = [:]) throws -> Int32 {
-      let process = Process()
-      process.executableURL = ServerProcess.executable
-      process.arguments = ["health"] + arguments
-      process.environment = environment
-      process.standardError = FileHandle.nullDevice
-      try process.run()
-      process.waitUntilExit()
-      return process.terminationStatus
-    }
     let replica = cluster.replicas[0]
     let port = try XCTUnwrap(replica.url.port)
-    XCTAssertEqual(try health(["--url", replica.url.absoluteString]), 0)
+    XCTAssertEqual(try ServerProcess.health(["--url", replica.url.absoluteString]), 0)
     // As in the image: ADJOINT_HOST=0.0.0.0 is asked on loopback.
-    XCTAssertEqual(try health([], environment: ["ADJOINT_HOST": "0.0.0.0", "ADJOINT_PORT": "\(port)"]), 0)
-    XCTAssertEqual(try health([], environment: ["ADJOINT_HOST": "127.0.0.1", "ADJOINT_PORT": "\(port)"]), 0)
+    XCTAssertEqual(
+      try ServerProcess.health([], environment: ["ADJOINT_HOST": "0.0.0.0", "ADJOINT_PORT": "\(port)"]), 0)
+    XCTAssertEqual(
+      try ServerProcess.health([], environment: ["ADJOINT_HOST": "127.0.0.1", "ADJOINT_PORT": "\(port)"]), 0)
     // Through nginx, then with the replica gone: nginx answers 502, which is not healthy.
-    XCTAssertEqual(try health(["--url", cluster.url.absoluteString]), 0)
+    XCTAssertEqual(try ServerProcess.health(["--url", cluster.url.absoluteString]), 0)
     XCTAssertEqual(kill(replica.pid, SIGTERM), 0)
     let deadline = Date().addingTimeInterval(40)
     while !Cluster.hasExited(replica.pid) && Date() < deadline { usleep(10_000) }
     XCTAssertEqual(try HTTP.send("GET", cluster.url.appendingPathComponent("healthz")).status, 502)
-    XCTAssertEqual(try health(["--url", cluster.url.absoluteString]), 1)
+    XCTAssertEqual(try ServerProcess.health(["--url", cluster.url.absoluteString]), 1)
     // No server at all.
-    XCTAssertEqual(try health(["--url", replica.url.absoluteString, "--timeout", "1"]), 1)
+    XCTAssertEqual(try ServerProcess.health(["--url", replica.url.absoluteString, "--timeout", "1"]), 1)
   }
 }

@@ -16,6 +16,18 @@ public final class ServerProcess: @unchecked Sendable {
     URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("adjoint")
   }
 
+  /// Runs `adjoint health ARGUMENTS` with only `environment` and returns its exit status (0: healthy).
+  public static func health(_ arguments: [String], environment: [String: String] = [:]) throws -> Int32 {
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = ["health"] + arguments
+    process.environment = environment
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    process.waitUntilExit()
+    return process.terminationStatus
+  }
+
   /// Starts `adjoint serve --host 127.0.0.1 --port PORT ARGUMENTS` and waits (at most 20 s) until it listens.
   public init(port: Int = 0, arguments: [String] = []) throws {
     process.executableURL = Self.executable
