@@ -3,8 +3,9 @@ import TLS
 
 /// HTTP/1.1 over a TLS connection that trusts a certificate authority of its own: what ``RemoteBackend`` uses for
 /// `caCertificatePath` where `URLSession` cannot trust a custom authority (Linux, whose URLSession is libcurl with
-/// the system's roots and no way to add one). One connection per request (`Connection: close`).
-struct TLSTransport: Sendable {
+/// the system's roots and no way to add one), and what `adjoint health` uses over https with a context that checks
+/// no certificate. One connection per request (`Connection: close`).
+package struct TLSTransport: Sendable {
   let host: String
   let port: Int
   let context: TLSClientContext
@@ -12,17 +13,26 @@ struct TLSTransport: Sendable {
   let maxResponseBytes = 1 << 30
 
   init(host: String, port: Int, caCertificatePath: String) throws(AdjointError) {
-    self.host = host
-    self.port = port
+    let context: TLSClientContext
     do {
       context = try TLSClientContext(trustingCertificatesAt: caCertificatePath)
     } catch {
       throw .invalidRequest(error.description)
     }
+    self.init(host: host, port: port, context: context)
+  }
+
+  /// Requests to `host:port` (a name, or an address without brackets) through `context`.
+  package init(host: String, port: Int, context: TLSClientContext) {
+    self.host = host
+    self.port = port
+    self.context = context
   }
 
   /// Sends one request and reads the whole answer, on a thread of its own (the I/O blocks).
-  func send(_ request: BackendRequest, headers: [(String, String)]) async throws(AdjointError) -> BackendResponse {
+  package func send(_ request: BackendRequest, headers: [(String, String)]) async throws(AdjointError)
+    -> BackendResponse
+  {
     let bytes = serialize(request, headers: headers)
     let result: Result<[UInt8], AdjointError> = await withCheckedContinuation { continuation in
       DispatchQueue.global().async {

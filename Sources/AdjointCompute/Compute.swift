@@ -258,8 +258,10 @@ package struct Compute: Sendable {
     let program = compiled.program
     let pointPointer = pointIndex.map { "/batch/\($0)" } ?? "/at"
     try checkOutputs(product, program: program, function: function)
+    // Without `wrt`: every input, with the names and (below) the adjoints in the program's own order, as they are.
+    let everyInput = settings.wrt == nil
     let wrt = settings.wrt.map { names in names.compactMap { compiled.inputIndex[$0] } } ?? compiled.allInputs
-    let wrtNames = settings.wrt == nil ? compiled.allInputNames : wrt.map { program.inputs[$0].name }
+    let wrtNames = everyInput ? compiled.allInputNames : wrt.map { program.inputs[$0].name }
     let outShape = program.outputs.first.map { program.slots[$0.slot].shape } ?? []
     var seed: [Double]?
     if product == .vjp, let cotangent = settings.cotangent {
@@ -309,7 +311,7 @@ package struct Compute: Sendable {
       writer.writeKey("value")
       writer.writeTensor(shape: value.shape, data: value.scalars, layout: layout)
       try writeTensors(
-        product == .gradient ? "gradient" : "vjp", settings.wrt == nil ? adjoints : wrt.map { adjoints[$0] },
+        product == .gradient ? "gradient" : "vjp", everyInput ? adjoints : wrt.map { adjoints[$0] },
         names: wrtNames, layout: layout,
         pointer: { "\(pointPointer)/\($0)" }, into: &writer)
 
@@ -800,10 +802,12 @@ package struct Compute: Sendable {
       let what = inAt ? "'at'" : "a batch point"
       throw .badRequest("\(what) must be an object mapping input names to tensors", pointer: makePointer().description)
     }
-    // The inputs usually come in the graph's order: they are appended as they come until one does not.
+    // The inputs usually come in the graph's order: they are appended as they come, into `ordered`, until one does
+    // not; from then on (`point` not empty) each goes to its place in `point`.
     var ordered: [Tensor] = []
     ordered.reserveCapacity(function.names.count)
     var point: [Tensor?] = []
+    func spill() { point = ordered.map { $0 } + Array(repeating: nil, count: function.names.count - ordered.count) }
     let hasDeclaredShapes = !function.graph.declaredShapes.isEmpty
     for (name, value) in values {
       guard let k = function.position(of: name) else {
@@ -825,14 +829,12 @@ package struct Compute: Sendable {
         ordered.append(tensor)
         continue
       }
-      if point.isEmpty {
-        point = ordered.map { $0 } + Array(repeating: nil, count: function.names.count - ordered.count)
-      }
+      if point.isEmpty { spill() }
       point[k] = tensor
     }
-    if point.isEmpty && ordered.count == function.names.count { return ordered }
     if point.isEmpty {
-      point = ordered.map { $0 } + Array(repeating: nil, count: function.names.count - ordered.count)
+      if ordered.count == function.names.count { return ordered }
+      spill()
     }
     if let missing = point.firstIndex(where: { $0 == nil }) {
       throw .unprocessable(

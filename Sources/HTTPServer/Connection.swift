@@ -223,23 +223,25 @@ final class Connection: @unchecked Sendable {
       enqueue(bytes)
       flush()
     case .write(let bytes, let thenClose):
-      pauseReading()
       if logsAccess && !isReply { logRejection(bytes) }
-      lingerAfterWrite = thenClose
-      enqueue(bytes)
-      awaitingWriteCompletion = true
-      flush()
+      write(bytes, thenClose: thenClose)
     case .writeHeadAndBody(let head, let body, let thenClose):
-      pauseReading()
-      lingerAfterWrite = thenClose
-      enqueue(head)
-      enqueue(body)
-      awaitingWriteCompletion = true
-      flush()
+      write(head, then: body, thenClose: thenClose)
     case .close:
       if lingerAfterWrite { lingeringClose() } else { close() }
     }
     updateTimer()
+  }
+
+  /// Writes `bytes` (and then `body`, from its own array), then tells the state machine
+  /// (``HTTPConnectionStateMachine/writeCompleted(now:)``).
+  private func write(_ bytes: [UInt8], then body: [UInt8]? = nil, thenClose: Bool) {
+    pauseReading()
+    lingerAfterWrite = thenClose
+    enqueue(bytes)
+    if let body { enqueue(body) }
+    awaitingWriteCompletion = true
+    flush()
   }
 
   private func dispatch(_ received: HTTPRequest) {

@@ -1,3 +1,4 @@
+import AdjointClient
 import ArgumentParser
 import Dispatch
 import Foundation
@@ -85,70 +86,66 @@ struct Health: ParsableCommand {
     configuration.timeoutIntervalForResource = timeout
     let session = URLSession(configuration: configuration)
     defer { session.invalidateAndCancel() }
-    let answer = Answer()
-    let done = DispatchSemaphore(value: 0)
-    let task = session.dataTask(with: request) { _, response, error in
-      let result: Result<Int, NoAnswer> =
-        if let response = response as? HTTPURLResponse {
-          .success(response.statusCode)
-        } else {
-          .failure(NoAnswer(text: error?.localizedDescription ?? "no HTTP answer"))
-        }
-      answer.result.withLock { $0 = result }
-      done.signal()
-    }
-    task.resume()
+    var task: URLSessionDataTask?
     // URLSession enforces the timeout itself; the extra second only guards against a completion that never comes.
-    guard done.wait(timeout: .now() + timeout + 1) == .success else {
-      task.cancel()
+    let result = awaitAnswer(within: timeout + 1) { deliver in
+      let started = session.dataTask(with: request) { _, response, error in
+        if let response = response as? HTTPURLResponse {
+          deliver(.success(response.statusCode))
+        } else {
+          deliver(.failure(NoAnswer(text: error?.localizedDescription ?? "no HTTP answer")))
+        }
+      }
+      task = started
+      started.resume()
+    }
+    guard let result else {
+      task?.cancel()
       return .failure(NoAnswer(text: "no answer within \(timeout) s"))
     }
-    return answer.result.withLock { $0 } ?? .failure(NoAnswer(text: "no answer"))
+    return result
   }
-}
 
-extension Health {
-  /// `status(of:timeout:)` over https, through the TLS target's OpenSSL client without checking the certificate
-  /// (URLSession on Linux cannot be told to accept a certificate it does not trust, such as a self-signed one or one
-  /// that does not name 127.0.0.1). The blocking exchange runs on another thread; past `timeout` it is abandoned
-  /// (the command exits right after).
+  /// `status(of:timeout:)` over https, through the SDK's HTTP/1.1 client over OpenSSL with a context that checks no
+  /// certificate (URLSession on Linux cannot be told to accept a certificate it does not trust, such as a self-signed
+  /// one or one that does not name 127.0.0.1). Past `timeout` the exchange is abandoned (the command exits right
+  /// after).
   static func secureStatus(of url: URL, timeout: Double) -> Result<Int, NoAnswer> {
     guard let host = url.host, !host.isEmpty else { return .failure(NoAnswer(text: "no host in the URL")) }
-    let address = host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host
-    let port = url.port ?? 443
-    let path = url.path.isEmpty ? "/" : url.path
-    let hostField = address.contains(":") ? "[\(address)]:\(port)" : "\(address):\(port)"
+    let context: TLSClientContext
+    do {
+      context = try .unverified()
+    } catch {
+      return .failure(NoAnswer(text: error.description))
+    }
+    let transport = TLSTransport(
+      host: host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host, port: url.port ?? 443, context: context)
+    let request = BackendRequest(method: "GET", path: url.path.isEmpty ? "/" : url.path)
+    let result = awaitAnswer(within: timeout) { deliver in
+      Task {
+        do throws(AdjointError) {
+          deliver(.success(try await transport.send(request, headers: []).status))
+        } catch {
+          deliver(.failure(NoAnswer(text: error.description)))
+        }
+      }
+    }
+    return result ?? .failure(NoAnswer(text: "no answer within \(timeout) s"))
+  }
+
+  /// Starts an exchange with `start`, which calls its argument once with the outcome (from any thread), and waits
+  /// for that outcome at most `seconds`; `nil` when it did not come in time.
+  private static func awaitAnswer(
+    within seconds: Double, _ start: (@escaping @Sendable (Result<Int, NoAnswer>) -> Void) -> Void
+  ) -> Result<Int, NoAnswer>? {
     let answer = Answer()
     let done = DispatchSemaphore(value: 0)
-    DispatchQueue.global().async {
-      let result: Result<Int, NoAnswer>
-      do throws(TLSError) {
-        let connection = try TLSClientConnection(host: address, port: port, context: try .unverified())
-        try connection.write(Array("GET \(path) HTTP/1.1\r\nHost: \(hostField)\r\nConnection: close\r\n\r\n".utf8))
-        let bytes = try connection.readToEnd(limit: 1 << 16)
-        result = statusCode(of: bytes).map { .success($0) } ?? .failure(NoAnswer(text: "no HTTP answer"))
-      } catch {
-        result = .failure(NoAnswer(text: error.description))
-      }
+    start { result in
       answer.result.withLock { $0 = result }
       done.signal()
     }
-    guard done.wait(timeout: .now() + timeout) == .success else {
-      return .failure(NoAnswer(text: "no answer within \(timeout) s"))
-    }
-    return answer.result.withLock { $0 } ?? .failure(NoAnswer(text: "no answer"))
-  }
-
-  /// The status code of an HTTP/1.x answer's status line (`HTTP/1.1 200 OK`), or `nil`.
-  static func statusCode(of answer: [UInt8]) -> Int? {
-    let prefix = Array("HTTP/1.".utf8)
-    guard answer.count >= 12, Array(answer[0..<7]) == prefix, answer[8] == UInt8(ascii: " ") else { return nil }
-    let digits = answer[9..<12]
-    guard digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
-    guard answer.count == 12 || answer[12] == UInt8(ascii: " ") || answer[12] == UInt8(ascii: "\r") else {
-      return nil
-    }
-    return digits.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
+    guard done.wait(timeout: .now() + seconds) == .success else { return nil }
+    return answer.result.withLock { $0 }
   }
 }
 

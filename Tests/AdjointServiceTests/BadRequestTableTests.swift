@@ -403,6 +403,11 @@ final class BadRequestTableTests: LiveServerTestCase {
   private static let inputs: [TableRow] = [
     bad(
       "missing input", #"{"expr": "x + y", "at": {"x": 1}}"#, 422, "/at", "no value is given for the input 'y'"),
+    bad(
+      "missing first input", #"{"expr": "x + y", "at": {"y": 1}}"#, 422, "/at", "no value is given for the input 'x'"),
+    bad(
+      "missing input after one out of order", #"{"expr": "x + y + z", "at": {"z": 1, "x": 2}}"#, 422, "/at",
+      "no value is given for the input 'y'"),
     bad("extra input", #"{"expr": "x", "at": {"x": 1, "z": 2}}"#, 422, "/at/z", "'z' is not an input of the function"),
     bad(
       "extra input needing escapes", #"{"expr": "x", "at": {"a/b": 1, "x": 1}}"#, 422, "/at/a~1b",

@@ -81,6 +81,22 @@ final class ServiceRoutesTests: LiveServerTestCase {
     assertClose(gradient, try finiteDifferences(expr, x: x).map { $0[0] }, tolerance: 1e-7, "finite differences")
   }
 
+  /// A point's inputs may come in any order (the service places them by name; the graph's own order is only the
+  /// quickest case): every order of three inputs, scalars and a vector, gives the same answer.
+  func testInputsOfAPointInAnyOrder() throws {
+    let expr = "x * sum(v) - 2 * y"
+    let entries = [#""x": 1.5"#, #""v": [1, 2, 3]"#, #""y": -0.5"#]
+    for order in [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]] {
+      let body = #"{"expr": "\#(expr)", "at": {\#(order.map { entries[$0] }.joined(separator: ", "))}}"#
+      let answer = try object("/gradient", body)
+      XCTAssertEqual(numbers(answer["value"]), [1.5 * 6 + 1], body)
+      let gradient = answer["gradient"] as? [String: Any]
+      XCTAssertEqual(numbers(gradient?["x"]), [6], body)
+      XCTAssertEqual(numbers(gradient?["v"]), [1.5, 1.5, 1.5], body)
+      XCTAssertEqual(numbers(gradient?["y"]), [-2], body)
+    }
+  }
+
   func testVJPAndJVPAgainstClosedForms() throws {
     let x = Self.randomVector(4, seed: 2)
     let w = Self.randomVector(4, seed: 3)
