@@ -201,14 +201,30 @@ private func skipPlainASCII(_ b: UnsafePointer<UInt8>, _ start: Int, _ count: In
   return p
 }
 
-/// Whether one of the eight bytes of `v` is `[`, `]`, `"` or `{`.
-@inline(__always)
-private func containsStructuralByte(_ v: UInt64) -> Bool {
-  @inline(__always)
-  func zeroBytes(_ x: UInt64) -> UInt64 { (x &- 0x0101_0101_0101_0101) & ~x & 0x8080_8080_8080_8080 }
-  let ones: UInt64 = 0x0101_0101_0101_0101
-  return zeroBytes(v ^ (ones &* 0x5B)) | zeroBytes(v ^ (ones &* 0x5D)) | zeroBytes(v ^ (ones &* 0x22))
-    | zeroBytes(v ^ (ones &* 0x7B)) != 0
+/// The offset of the first block of 32 bytes from `p` on that holds a `[`, `]`, `"` or `{` (or of the last,
+/// shorter, block).
+///
+/// Not inlined, like `skipPlainASCII`.
+@inline(never)
+private func skipToStructural(_ b: UnsafePointer<UInt8>, _ start: Int, _ count: Int) -> Int {
+  typealias Bytes = SIMD16<UInt8>
+  let open = Bytes(repeating: UInt8(ascii: "["))
+  let close = Bytes(repeating: UInt8(ascii: "]"))
+  let quote = Bytes(repeating: UInt8(ascii: "\""))
+  let brace = Bytes(repeating: UInt8(ascii: "{"))
+  var p = start
+  while p &+ 32 <= count {
+    let raw = UnsafeRawPointer(b + p)
+    let v0 = raw.loadUnaligned(as: Bytes.self)
+    let v1 = raw.loadUnaligned(fromByteOffset: 16, as: Bytes.self)
+    let found =
+      (v0 .== open) .| (v0 .== close) .| (v0 .== quote) .| (v0 .== brace) .| (v1 .== open) .| (v1 .== close)
+      .| (v1 .== quote) .| (v1 .== brace)
+    let words = unsafeBitCast(found, to: SIMD2<UInt64>.self)
+    if words[0] | words[1] != 0 { break }
+    p &+= 32
+  }
+  return p
 }
 
 @inline(__always)
@@ -968,37 +984,34 @@ private struct Parser: ~Copyable {
     let b = self.b
     let count = self.count
 
-    // The rows: the offsets of the '[' at depth 2, and the ']' that closes the array. Eight bytes at a time while
-    // none of them is a bracket, a quote or a brace.
+    // The rows: the offsets of the '[' at depth 2, and the ']' that closes the array. Blocks of 32 bytes are
+    // skipped while none of them is a bracket, a quote or a brace; the block with one is read a byte at a time.
     var rows: [Int] = []
     var depth = 0
     var p = start
     var end = -1
     scan: while p < count {
-      if p &+ 8 <= count {
-        let v = UInt64(littleEndian: UnsafeRawPointer(b + p).loadUnaligned(as: UInt64.self))
-        if !containsStructuralByte(v) {
-          p &+= 8
-          continue
+      p = skipToStructural(b, p, count)
+      let blockEnd = min(p &+ 32, count)
+      while p < blockEnd {
+        switch b[p] {
+        case UInt8(ascii: "["):
+          depth &+= 1
+          if depth == 2 { rows.append(p) }
+        case UInt8(ascii: "]"):
+          depth &-= 1
+          if depth == 0 {
+            end = p
+            break scan
+          }
+        case UInt8(ascii: "\""), UInt8(ascii: "{"):
+          parallelBarrier = p
+          return nil
+        default:
+          break
         }
+        p &+= 1
       }
-      switch b[p] {
-      case UInt8(ascii: "["):
-        depth &+= 1
-        if depth == 2 { rows.append(p) }
-      case UInt8(ascii: "]"):
-        depth &-= 1
-        if depth == 0 {
-          end = p
-          break scan
-        }
-      case UInt8(ascii: "\""), UInt8(ascii: "{"):
-        parallelBarrier = p
-        return nil
-      default:
-        break
-      }
-      p &+= 1
     }
     guard end >= 0 else {
       parallelBarrier = count

@@ -136,6 +136,23 @@ public struct HTTPConnectionStateMachine: Sendable {
     return isIdle ? process(now: now) : .none
   }
 
+  /// Whether the next bytes may be read straight into the body of the request being read (a large one, with a
+  /// declared length) with ``bodyReceived(now:_:)``, instead of being passed to ``bytesReceived(_:now:)``.
+  public var receivesBodyInPlace: Bool { !isClosed && parser.receivesBodyInPlace }
+
+  /// Bytes of a large body arrive in place: `read` is given the room left in the body and returns how many bytes it
+  /// wrote there (see ``receivesBodyInPlace``); nothing happens when it wrote none.
+  /// - Parameter now: Seconds since the Unix epoch, for the `Date` of an error response.
+  public mutating func bodyReceived(now: Int, _ read: (UnsafeMutableRawBufferPointer) -> Int) -> Action {
+    guard !isClosed else { return .none }
+    var written = 0
+    parser.receiveBody { space in
+      written = read(space)
+      return written
+    }
+    return written > 0 && isIdle ? process(now: now) : .none
+  }
+
   /// Bytes arrived from the peer.
   public mutating func bytesReceived(_ bytes: [UInt8], now: Int) -> Action {
     bytes.withUnsafeBytes { bytesReceived($0, now: now) }

@@ -93,6 +93,10 @@ public struct HTTPRequestParser: Sendable {
   /// The id of the last request completed, for ``currentRequestID`` once ``head`` is cleared.
   private var lastRequestID: String?
   private var body: [UInt8] = []
+  /// A large body with a declared length (see ``prepareForLargeBody(_:)``), allocated at its full length; the first
+  /// `largeFilled` bytes have arrived.
+  private var largeBody: [UInt8] = []
+  private var largeFilled = 0
   private var continuePending = false
 
   /// Creates a parser.
@@ -112,18 +116,44 @@ public struct HTTPRequestParser: Sendable {
 
   /// Appends received bytes.
   public mutating func feed(_ bytes: [UInt8]) {
-    compact()
-    buffer.append(contentsOf: bytes)
+    bytes.withUnsafeBytes { feed($0) }
   }
 
   /// Appends received bytes.
   public mutating func feed(_ bytes: UnsafeRawBufferPointer) {
+    var bytes = bytes
+    if largeFilled < largeBody.count {
+      // The next bytes of a large body go straight into it; any after it start the next request.
+      let k = min(bytes.count, largeBody.count - largeFilled)
+      largeBody.withUnsafeMutableBytes { raw in
+        UnsafeMutableRawBufferPointer(rebasing: raw[largeFilled..<largeFilled + k]).copyMemory(
+          from: UnsafeRawBufferPointer(rebasing: bytes[0..<k]))
+      }
+      largeFilled += k
+      bytes = UnsafeRawBufferPointer(rebasing: bytes[k...])
+      if bytes.isEmpty { return }
+    }
     compact()
     buffer.append(contentsOf: bytes)
   }
 
+  /// Whether the rest of a large body (of at least 64 KiB, with a declared length) is awaited: the server may
+  /// then read it in place with ``receiveBody(_:)`` rather than through ``feed(_:)``, which copies it.
+  public var receivesBodyInPlace: Bool { largeFilled < largeBody.count }
+
+  /// Lets `read` write the next bytes of a large body in place (see ``receivesBodyInPlace``): it is given the room
+  /// left, and returns how many bytes it wrote there (0 when it wrote none).
+  public mutating func receiveBody(_ read: (UnsafeMutableRawBufferPointer) -> Int) {
+    guard largeFilled < largeBody.count else { return }
+    let written = largeBody.withUnsafeMutableBytes { raw in
+      read(UnsafeMutableRawBufferPointer(rebasing: raw[largeFilled...]))
+    }
+    precondition(written >= 0 && written <= largeBody.count - largeFilled, "receiveBody: more bytes than the room")
+    largeFilled += written
+  }
+
   /// The number of bytes received and not yet consumed by a returned request.
-  public var bufferedByteCount: Int { buffer.count - readIndex }
+  public var bufferedByteCount: Int { buffer.count - readIndex + largeFilled }
 
   /// Whether the parser sits between messages with nothing buffered (a connection in this state may be closed
   /// without cutting a request in half).
@@ -201,12 +231,13 @@ public struct HTTPRequestParser: Sendable {
         return finish(head.take()!)
 
       case .fixedBody(let length):
-        guard buffer.count - readIndex >= length else { return nil }
-        if readIndex == 0 && buffer.count == length && length >= Self.largeBody {
-          // The buffer holds exactly the body (see prepareForLargeBody): hand it over instead of copying it.
-          swap(&body, &buffer)
-          resetScanner()
+        if length >= Self.largeBody {
+          // Read into a buffer of its own (see prepareForLargeBody): handed over, not copied.
+          guard largeFilled == length else { return nil }
+          swap(&body, &largeBody)
+          largeFilled = 0
         } else {
+          guard buffer.count - readIndex >= length else { return nil }
           body = Array(buffer[readIndex..<readIndex + length])
           readIndex += length
         }
@@ -264,17 +295,23 @@ public struct HTTPRequestParser: Sendable {
   /// Bodies of at least this many bytes are read into a buffer of their own size.
   static let largeBody = 64 << 10
 
-  /// Before a large body with a declared length: drops the consumed header section from the buffer and reserves
-  /// room for the body (up to 16 MiB; beyond, the buffer grows as bytes arrive), so that the body is neither copied
-  /// as the buffer grows nor copied out of it once complete.
+  /// Before a large body with a declared length: allocates it at its full length (address space only: its pages
+  /// are touched as bytes arrive, so a body declared but never sent costs no memory), and moves into it what of it
+  /// the buffer already holds. The rest goes straight into it, from ``feed(_:)`` or read in place
+  /// (``receiveBody(_:)``), and it becomes the request's body without being copied.
   private mutating func prepareForLargeBody(_ length: Int) {
-    if readIndex > 0 {
-      buffer.removeSubrange(0..<readIndex)
-      scanIndex = max(0, scanIndex - readIndex)
-      lineStart = max(0, lineStart - readIndex)
-      readIndex = 0
+    // Bytes (UInt8) need no initialization before they are written; none is read before it has arrived.
+    largeBody = [UInt8](unsafeUninitializedCapacity: length) { _, initialized in initialized = length }
+    let k = min(length, buffer.count - readIndex)
+    largeBody.withUnsafeMutableBytes { raw in
+      buffer.withUnsafeBytes { source in
+        UnsafeMutableRawBufferPointer(rebasing: raw[0..<k]).copyMemory(
+          from: UnsafeRawBufferPointer(rebasing: source[readIndex..<readIndex + k]))
+      }
     }
-    buffer.reserveCapacity(min(length, 16 << 20))
+    largeFilled = k
+    readIndex += k
+    resetScanner()
   }
 
   /// Completes the current message and makes the parser ready for the next one.

@@ -383,9 +383,9 @@ final class Connection: @unchecked Sendable {
     case failed
   }
 
-  private func transportRead() -> TransportResult {
+  private func transportRead(into buffer: UnsafeMutableRawBufferPointer) -> TransportResult {
     if let tlsSession {
-      switch tlsSession.read(into: readBuffer) {
+      switch tlsSession.read(into: buffer) {
       case .done(let count): return .bytes(count)
       case .wantRead: return .wouldBlock
       case .wantWrite:
@@ -397,7 +397,7 @@ final class Connection: @unchecked Sendable {
       }
     }
     do {
-      switch try socket.read(into: readBuffer) {
+      switch try socket.read(into: buffer) {
       case .wouldBlock: return .wouldBlock
       case .processed(0): return .endOfInput
       case .processed(let count): return .bytes(count)
@@ -421,7 +421,25 @@ final class Connection: @unchecked Sendable {
     }
     var total = 0
     while !closing && !readPaused && total < Connection.maxBytesPerReadEvent {
-      switch transportRead() {
+      // A large body is read straight into place; anything else through the loop's read buffer.
+      var result = TransportResult.wouldBlock
+      var action = HTTPConnectionStateMachine.Action.none
+      var room = readBuffer.count
+      if machine.receivesBodyInPlace {
+        action = machine.bodyReceived(now: sys_epochSeconds()) { space in
+          room = space.count
+          result = transportRead(into: space)
+          if case .bytes(let count) = result { return count }
+          return 0
+        }
+      } else {
+        result = transportRead(into: readBuffer)
+        if case .bytes(let count) = result {
+          action = machine.bytesReceived(
+            UnsafeRawBufferPointer(rebasing: readBuffer[0..<count]), now: sys_epochSeconds())
+        }
+      }
+      switch result {
       case .wouldBlock:
         return
       case .failed:
@@ -435,13 +453,12 @@ final class Connection: @unchecked Sendable {
         return
       case .bytes(let count):
         total += count
-        let bytes = UnsafeRawBufferPointer(rebasing: readBuffer[0..<count])
-        perform(machine.bytesReceived(bytes, now: sys_epochSeconds()))
+        perform(action)
         // A short plaintext read emptied the socket. TLS reads return one record at a time: keep going while
         // OpenSSL holds more, else wait for the socket (readiness is level-triggered, so nothing is missed).
         if let tlsSession {
           if !tlsSession.hasBufferedInput { return }
-        } else if count < readBuffer.count {
+        } else if count < room {
           return
         }
       }

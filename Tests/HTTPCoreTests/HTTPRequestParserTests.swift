@@ -47,6 +47,57 @@ final class HTTPRequestParserTests: XCTestCase {
     XCTAssertEqual(requests.map(\.keepAlive), [true, true, true, false])
   }
 
+  /// A large body (64 KiB or more, with a declared length) arrives in place (`receiveBody`), fed, or both in any
+  /// mix, and comes out whole; the bytes after it, fed with its last ones, start the next request.
+  func testLargeBodyInPlaceAndFed() throws {
+    let body = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ 5) }
+    let head = Array("POST /big HTTP/1.1\r\nHost: a\r\nContent-Length: \(body.count)\r\n\r\n".utf8)
+    let next = Array("GET /after HTTP/1.1\r\nHost: a\r\n\r\n".utf8)
+    // (bytes of the body sent with the head, bytes per step, whether steps alternate in place and fed)
+    for (withHead, step, mixed) in [
+      (0, 65_536, false), (10, 4_099, true), (100_000, 7, true), (199_999, 1, false), (0, 200_000, false),
+    ] {
+      let label = "\(withHead) with the head, steps of \(step)\(mixed ? ", mixed" : "")"
+      var parser = HTTPRequestParser()
+      parser.feed(head + body[0..<withHead])
+      XCTAssertNil(try parser.next(), label)
+      XCTAssertTrue(parser.receivesBodyInPlace, label)
+      XCTAssertEqual(parser.bufferedByteCount, withHead, label)
+      parser.receiveBody { _ in 0 }  // nothing read: nothing changes
+      var offset = withHead
+      var inPlace = true
+      // Every step but the last; the last bytes go with the next request.
+      while body.count - offset > step {
+        if inPlace {
+          parser.receiveBody { space in
+            XCTAssertEqual(space.count, body.count - offset, label)
+            body[offset..<offset + step].withUnsafeBytes { space.copyMemory(from: $0) }
+            return step
+          }
+        } else {
+          parser.feed(Array(body[offset..<offset + step]))
+        }
+        offset += step
+        if mixed { inPlace.toggle() }
+        XCTAssertNil(try parser.next(), label)
+      }
+      parser.feed(Array(body[offset...]) + next)
+      XCTAssertFalse(parser.receivesBodyInPlace, label)
+      let request = try XCTUnwrap(try parser.next(), label)
+      XCTAssertEqual(request.target, "/big", label)
+      XCTAssertTrue(request.body == body, label)
+      XCTAssertEqual(try parser.next()?.target, "/after", label)
+      XCTAssertTrue(parser.isIdle, label)
+      XCTAssertEqual(parser.bufferedByteCount, 0, label)
+    }
+    // The whole large request in one piece, and one with an empty body after it.
+    var parser = HTTPRequestParser()
+    parser.feed(head + body + next)
+    XCTAssertTrue(try parser.next()?.body == body)
+    XCTAssertEqual(try parser.next()?.body, [])
+    XCTAssertFalse(parser.receivesBodyInPlace)
+  }
+
   func testPartialRequestStaysBuffered() throws {
     var parser = HTTPRequestParser()
     parser.feed(Array("GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /next HT".utf8))
