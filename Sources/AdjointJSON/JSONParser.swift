@@ -1111,6 +1111,36 @@ private struct Parser: ~Copyable {
     return JSONArray(storage: .numbers(shape: shape, data: numbers.popArray(from: 0)))
   }
 
+  /// The leaf loop of `scanNumericArray`, `number (',' number)* ']'`, from `p` at the first number: appends the
+  /// numbers to `numbers` and returns their count, `p` at the `]`; `nil` when the array is anything else.
+  ///
+  /// A function of its own, and small, so that `readNumber` inlines into it (it does not into `scanNumericArray`).
+  @inline(never)
+  mutating func leafNumbers(_ position: inout Int) -> Int? {
+    let b = self.b
+    let count = self.count
+    var p = position
+    var n = 0
+    while true {
+      guard let d = readNumber(b, count, &p) else { return nil }
+      numbers.append(d)
+      n &+= 1
+      while p < count && isWhitespace(b[p]) { p &+= 1 }
+      guard p < count else { return nil }
+      let c = b[p]
+      if c == UInt8(ascii: ",") {
+        p &+= 1
+        while p < count && isWhitespace(b[p]) { p &+= 1 }
+        guard p < count, b[p] == UInt8(ascii: "-") || b[p] &- 0x30 < 10 else { return nil }
+      } else if c == UInt8(ascii: "]") {
+        position = p
+        return n
+      } else {
+        return nil
+      }
+    }
+  }
+
   /// `tryNumericArray` but for the result: the shape, the numbers being left in `numbers`.
   mutating func scanNumericArray() -> [Int]? {
     let start = pos
@@ -1168,30 +1198,7 @@ private struct Parser: ~Copyable {
         } else if level != rank {
           return fail(&self, upTo: level)
         }
-        // The leaf loop: number (',' number)* ']'
-        var n = 0
-        while true {
-          do {
-            numbers.append(try scanNumber(b, count, &p))
-          } catch {
-            return fail(&self, upTo: level)
-          }
-          n += 1
-          while p < count && isWhitespace(b[p]) { p += 1 }
-          guard p < count else { return fail(&self, upTo: level) }
-          c = b[p]
-          if c == UInt8(ascii: ",") {
-            p += 1
-            while p < count && isWhitespace(b[p]) { p += 1 }
-            guard p < count else { return fail(&self, upTo: level) }
-            c = b[p]
-            guard c == UInt8(ascii: "-") || c &- 0x30 < 10 else { return fail(&self, upTo: level) }
-          } else if c == UInt8(ascii: "]") {
-            break
-          } else {
-            return fail(&self, upTo: level)
-          }
-        }
+        guard let n = leafNumbers(&p) else { return fail(&self, upTo: level) }
         closedCount = n
       } else {
         return fail(&self, upTo: level)

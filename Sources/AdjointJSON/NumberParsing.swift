@@ -40,25 +40,75 @@ private func eightDigits(_ p: UnsafePointer<UInt8>) -> UInt64? {
 /// On success, `pos` is just past the literal.
 ///
 /// Never reads at or past `count`.
-@inline(__always)
 func scanNumber(_ b: UnsafePointer<UInt8>, _ count: Int, _ pos: inout Int) throws(JSONError) -> Double {
+  let start = pos
+  if let d = readNumber(b, count, &pos) { return d }
+  throw numberError(b, count, start)
+}
+
+/// Why the literal at `start` (a `-` or a digit) is not one that `readNumber` reads.
+@inline(never)
+func numberError(_ b: UnsafePointer<UInt8>, _ count: Int, _ start: Int) -> JSONError {
+  var p = start
+  if b[p] == UInt8(ascii: "-") {
+    p += 1
+    guard p < count, isDigit(b[p]) else {
+      return JSONError(kind: .syntax, offset: p, message: "expected a digit after '-'")
+    }
+  }
+  if b[p] == UInt8(ascii: "0") && p + 1 < count && isDigit(b[p + 1]) {
+    return JSONError(kind: .syntax, offset: p, message: "leading zeros are not allowed in numbers")
+  }
+  while p < count && isDigit(b[p]) { p += 1 }
+  if p < count && b[p] == UInt8(ascii: ".") {
+    p += 1
+    let fracStart = p
+    while p < count && isDigit(b[p]) { p += 1 }
+    if p == fracStart {
+      return JSONError(kind: .syntax, offset: p, message: "expected a digit after the decimal point")
+    }
+  }
+  if p < count && (b[p] | 0x20) == UInt8(ascii: "e") {
+    p += 1
+    if p < count && (b[p] == UInt8(ascii: "+") || b[p] == UInt8(ascii: "-")) { p += 1 }
+    let expStart = p
+    while p < count && isDigit(b[p]) { p += 1 }
+    if p == expStart {
+      return JSONError(kind: .syntax, offset: p, message: "expected a digit in the exponent")
+    }
+  }
+  // Well formed, so out of range; the standard library's reading (of a literal with more than 19 digits) says so
+  // too, or says what else is wrong.
+  do {
+    _ = try slowNumber(b, start, p)
+  } catch {
+    return error
+  }
+  return JSONError(kind: .numberOutOfRange, offset: start, message: "number out of range")
+}
+
+/// Reads the JSON number that starts at `pos` (which must be `< count`, at a `-` or a digit) and converts it; `pos`
+/// is then just past the literal. `nil` (with `pos` anywhere) when the literal is invalid or out of range:
+/// `numberError` then tells why.
+///
+/// Never reads at or past `count`. It does not throw, so that it inlines into a small caller (a loop over the
+/// numbers of an array): a call per number, with its saved registers, costs about a seventh of the parse of a
+/// matrix of 17-digit numbers.
+@inline(__always)
+func readNumber(_ b: UnsafePointer<UInt8>, _ count: Int, _ pos: inout Int) -> Double? {
   let start = pos
   var p = pos
   var negative = false
   if b[p] == UInt8(ascii: "-") {
     negative = true
     p += 1
-    guard p < count, isDigit(b[p]) else {
-      throw JSONError(kind: .syntax, offset: p, message: "expected a digit after '-'")
-    }
+    guard p < count, isDigit(b[p]) else { return nil }
   }
   let intStart = p
   var w: UInt64 = 0
   if b[p] == UInt8(ascii: "0") {
     p += 1
-    if p < count && isDigit(b[p]) {
-      throw JSONError(kind: .syntax, offset: intStart, message: "leading zeros are not allowed in numbers")
-    }
+    if p < count && isDigit(b[p]) { return nil }
   } else if p &+ 1 < count && b[p &+ 1] == UInt8(ascii: ".") {
     // One digit before the point (the common form of data near 1): no eight-digit attempt.
     w = UInt64(b[p] &- 0x30)
@@ -91,9 +141,7 @@ func scanNumber(_ b: UnsafePointer<UInt8>, _ count: Int, _ pos: inout Int) throw
       p += 1
     }
     let fracDigits = p - fracStart
-    if fracDigits == 0 {
-      throw JSONError(kind: .syntax, offset: p, message: "expected a digit after the decimal point")
-    }
+    if fracDigits == 0 { return nil }
     digitCount += fracDigits
     exp10 = -fracDigits
   }
@@ -112,9 +160,7 @@ func scanNumber(_ b: UnsafePointer<UInt8>, _ count: Int, _ pos: inout Int) throw
       if e < 1_000_000 { e = e * 10 + Int(d) }  // saturate: anything this large is 0 or out of range
       p += 1
     }
-    if p == expStart {
-      throw JSONError(kind: .syntax, offset: p, message: "expected a digit in the exponent")
-    }
+    if p == expStart { return nil }
     exp10 += expNegative ? -e : e
   }
   pos = p
@@ -132,17 +178,15 @@ func scanNumber(_ b: UnsafePointer<UInt8>, _ count: Int, _ pos: inout Int) throw
       q += 1
     }
     if significant > 19 {
-      return try slowNumber(b, start, p)
+      return try? slowNumber(b, start, p)
     }
   }
-  if let d = decimalToDouble(w, exp10, negative) { return d }
-  throw JSONError(kind: .numberOutOfRange, offset: start, message: "number out of range")
+  return decimalToDouble(w, exp10, negative)
 }
 
 /// The correctly rounded `(negative ? -1 : 1) * w * 10^exp10`, or `nil` when it overflows to infinity.
 @inline(__always)
 func decimalToDouble(_ w: UInt64, _ exp10: Int, _ negative: Bool) -> Double? {
-  if w == 0 { return negative ? -0.0 : 0.0 }
   if exp10 >= -22 && exp10 <= 22 && w <= 1 << 53 {
     var d = Double(w)
     exactPowersOfTen.withUnsafeBufferPointer { pow10 in
@@ -153,9 +197,12 @@ func decimalToDouble(_ w: UInt64, _ exp10: Int, _ negative: Bool) -> Double? {
   return eiselLemire(w, exp10, negative)
 }
 
-/// The Eisel-Lemire algorithm (as in fast_float's `compute_float`) for a nonzero 64-bit mantissa.
-@inline(__always)
+/// The Eisel-Lemire algorithm (as in fast_float's `compute_float`); zero for `w == 0`.
+///
+/// Not inlined: `decimalToDouble`'s fast path stays small enough to inline where numbers are read.
+@inline(never)
 private func eiselLemire(_ w: UInt64, _ q: Int, _ negative: Bool) -> Double? {
+  if w == 0 { return negative ? -0.0 : 0.0 }
   let sign: UInt64 = negative ? 1 << 63 : 0
   if q < -342 { return Double(bitPattern: sign) }
   if q > 308 { return nil }

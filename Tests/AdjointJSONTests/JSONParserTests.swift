@@ -120,6 +120,12 @@ final class JSONParserTests: XCTestCase {
       (Array("-1e400".utf8), "number out of range", 0),
       (Array("[1, 1e400]".utf8), "number out of range", 4),
       (Array("1.7976931348623159e308".utf8), "number out of range", 0),
+      // More than 19 digits (the standard library's reading), alone and in a matrix's row.
+      (Array("12345678901234567890123e400".utf8), "number out of range", 0),
+      (Array("[[1.5, -12345678901234567890123e400]]".utf8), "number out of range", 7),
+      // Errors inside a matrix's row come out of the general path, with their offsets.
+      (Array("[[1.5, 2.25], [3, 04]]".utf8), "leading zeros are not allowed", 18),
+      (Array("[[1.5, 2.25], [3, 4.]]".utf8), "expected a digit after the decimal point", 20),
       (Array("{\"a\":1,\"a\":2}".utf8), "duplicate key 'a'", 7),
       (Array("[1] x".utf8), "unexpected 'x' after the JSON value", 4),
       (Array("[1]]".utf8), "unexpected ']' after the JSON value", 3),
