@@ -52,7 +52,10 @@ let package = Package(
     .target(name: "Locking"),
     // The contract's computations as bytes in, bytes out: request JSON to response JSON or a problem, worker pool,
     // program cache, graph registry. No HTTP: the service serves it, the SDK's local backend runs it in-process.
-    .target(name: "AdjointCompute", dependencies: ["AdjointExpressions", "AdjointEngine", "AdjointJSON", "Locking"]),
+    .target(
+      name: "AdjointCompute", dependencies: ["AdjointExpressions", "AdjointEngine", "AdjointJSON", "Locking", "CSched"]),
+    // The CPU affinity system calls, which Swift's Glibc module does not expose (for binding workers to CPUs).
+    .systemLibrary(name: "CSched"),
     // The routes of the wire contract.
     .target(
       name: "AdjointService",

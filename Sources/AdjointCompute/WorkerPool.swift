@@ -25,12 +25,16 @@ package final class WorkerPool: Sendable {
   private let state = Locked(State())
   private let ready = DispatchSemaphore(value: 0)
 
-  /// Starts `workers` threads.
-  package init(workers: Int, maxQueue: Int) {
+  /// Starts `workers` threads; with `cpus`, worker `i` runs on CPU `cpus[i % cpus.count]` only.
+  package init(workers: Int, maxQueue: Int, cpus: [Int] = []) {
     self.workers = max(1, workers)
     self.maxQueue = max(0, maxQueue)
     for index in 0..<self.workers {
-      let thread = Thread { [self] in self.run() }
+      let cpu = cpus.isEmpty ? nil : cpus[index % cpus.count]
+      let thread = Thread { [self] in
+        if let cpu { CPUAffinity.pinCurrentThread(to: cpu) }
+        self.run()
+      }
       thread.name = "adjoint-worker-\(index)"
       thread.stackSize = 8 << 20
       thread.start()

@@ -11,6 +11,10 @@ public struct ServiceConfiguration: Sendable {
   public var workers: Int
   /// Requests that may wait for a worker before the service answers 503.
   public var maxQueue: Int
+  /// Whether each worker is bound to a CPU of its own when there is one worker per CPU the process may use (the
+  /// default `workers`); otherwise workers are never bound. Bound, two busy workers cannot end up sharing one CPU
+  /// while another idles, which Linux's scheduler was seen to let happen for 10 ms and more at a time.
+  public var pinWorkers = true
   /// The request limits.
   public var limits: ServiceLimits
   /// Bearer tokens that may call the service; empty: no token is needed. `/healthz`, `/readyz` and

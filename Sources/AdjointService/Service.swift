@@ -23,7 +23,10 @@ final class Service: HTTPResponder {
   private let draining = Atomic<Bool>(false)
 
   init(configuration: ServiceConfiguration) {
-    pool = WorkerPool(workers: configuration.workers, maxQueue: configuration.maxQueue)
+    let cpus = configuration.pinWorkers ? CPUAffinity.allowedCPUs() : []
+    pool = WorkerPool(
+      workers: configuration.workers, maxQueue: configuration.maxQueue,
+      cpus: cpus.count == configuration.workers ? cpus : [])
     registry = GraphRegistry(budget: configuration.graphRegistryBytes)
     let metrics = self.metrics
     cache = ProgramCache(budget: configuration.programCacheBytes, workers: pool.workers) { hit in

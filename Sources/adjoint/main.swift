@@ -31,6 +31,14 @@ struct Serve: ParsableCommand {
   @Option(help: "Worker threads for the compute (ADJOINT_WORKERS); default one per core.")
   var workers: Int = environment("ADJOINT_WORKERS").flatMap(Int.init) ?? ProcessInfo.processInfo.activeProcessorCount
 
+  @Flag(
+    inversion: .prefixedNo,
+    help: """
+      With one worker per CPU the process may use, bind each worker to its own CPU (ADJOINT_PIN_WORKERS=0 or \
+      --no-pin-workers: never).
+      """)
+  var pinWorkers: Bool = environment("ADJOINT_PIN_WORKERS").map { $0 != "0" && $0.lowercased() != "false" } ?? true
+
   @Option(help: "Requests that may wait for a worker before the server answers 503 (ADJOINT_MAX_QUEUE).")
   var maxQueue: Int = environment("ADJOINT_MAX_QUEUE").flatMap(Int.init) ?? 1024
 
@@ -103,6 +111,7 @@ struct Serve: ParsableCommand {
 
   func run() throws {
     var configuration = ServiceConfiguration(host: host, port: port, workers: workers, maxQueue: maxQueue)
+    configuration.pinWorkers = pinWorkers
     configuration.requestTimeout = requestTimeout
     if !apiKeysFile.isEmpty {
       do {

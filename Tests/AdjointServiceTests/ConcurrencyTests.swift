@@ -1,6 +1,7 @@
 import AdjointEngine
 import AdjointExpressions
 import Foundation
+import Locking
 import XCTest
 
 @testable import AdjointCompute
@@ -32,6 +33,33 @@ final class ConcurrencyTests: XCTestCase {
     let deadline = Date().addingTimeInterval(5)
     while pool.busyWorkers != 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.001) }
     XCTAssertEqual(pool.busyWorkers, 0)
+  }
+
+  /// Workers given CPUs run on those alone, one each; without, on every CPU the process may use.
+  func testWorkersRunOnTheirCPUs() {
+    let allowed = CPUAffinity.allowedCPUs()
+    XCTAssertFalse(allowed.isEmpty)
+    let cpus = [allowed[0], allowed[allowed.count - 1]]
+    for (given, expected) in [(cpus, Set([[cpus[0]], [cpus[1]]])), ([], Set([allowed]))] {
+      let pool = WorkerPool(workers: 2, maxQueue: 4, cpus: given)
+      defer { pool.stop() }
+      // Two jobs that wait for each other, so that each worker runs one.
+      let arrived = DispatchSemaphore(value: 0)
+      let release = DispatchSemaphore(value: 0)
+      let seen = Locked<[[Int]]>([])
+      for _ in 0..<2 {
+        XCTAssertTrue(
+          pool.submit {
+            seen.withLock { $0.append(CPUAffinity.allowedCPUs()) }
+            arrived.signal()
+            release.wait()
+          })
+      }
+      for _ in 0..<2 { XCTAssertEqual(arrived.wait(timeout: .now() + 10), .success) }
+      release.signal()
+      release.signal()
+      XCTAssertEqual(Set(seen.withLock { $0 }), expected, "CPUs given: \(given)")
+    }
   }
 
   func testQueueRefusesPastItsLimitAndCountsWaitingJobsOnly() {

@@ -1,3 +1,4 @@
+import AdjointCompute
 import Foundation
 import ServerTestSupport
 import XCTest
@@ -91,6 +92,42 @@ final class ServerHardeningTests: XCTestCase {
     let plainServer = try ServerProcess(arguments: [])
     XCTAssertEqual(try ServerProcess.health(["--url", "http://127.0.0.1:\(plainServer.port)"]), 0)
     XCTAssertEqual(try ServerProcess.health(["--url", "https://127.0.0.1:\(plainServer.port)", "--timeout", "5"]), 1)
+  }
+
+  /// With one worker per CPU the process may use (the default), each worker is bound to its own CPU; with
+  /// `--no-pin-workers` or `ADJOINT_PIN_WORKERS=0`, or another worker count, none is.
+  func testWorkersArePinnedOnlyWithOneWorkerPerCPU() throws {
+    let allowed = CPUAffinity.allowedCPUs()
+    try XCTSkipIf(allowed.count < 2, "needs two CPUs")
+    /// The CPU lists of the server's threads that may run on one CPU only.
+    func pinned(_ server: ServerProcess) throws -> [String] {
+      let tasks = "/proc/\(server.process.processIdentifier)/task"
+      return try FileManager.default.contentsOfDirectory(atPath: tasks).compactMap { task in
+        let status = try String(contentsOfFile: "\(tasks)/\(task)/status", encoding: .utf8)
+        let line = status.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") }
+        let list = line.map { String($0.dropFirst("Cpus_allowed_list:".count).trimmingCharacters(in: .whitespaces)) }
+        return list.flatMap { Int($0) }.map { String($0) }
+      }.sorted()
+    }
+    let workers = ["--workers", "\(allowed.count)"]
+    let cases: [([String], [String: String], [String])] = [
+      (workers, [:], allowed.map(String.init).sorted()),
+      (workers + ["--no-pin-workers"], [:], []),
+      (workers, ["ADJOINT_PIN_WORKERS": "0"], []),
+      (["--workers", "\(allowed.count + 1)"], [:], []),
+    ]
+    for (arguments, environment, expected) in cases {
+      let server = try ServerProcess(arguments: arguments, environment: environment)
+      defer { server.stop() }
+      // Each worker binds itself as it starts: give them a moment.
+      var threads = try pinned(server)
+      let deadline = Date().addingTimeInterval(5)
+      while threads != expected && Date() < deadline {
+        Thread.sleep(forTimeInterval: 0.05)
+        threads = try pinned(server)
+      }
+      XCTAssertEqual(threads, expected, "\(arguments) \(environment)")
+    }
   }
 
   func testTLSFilesThatCannotBeLoadedStopTheStart() throws {

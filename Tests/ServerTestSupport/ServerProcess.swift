@@ -28,10 +28,14 @@ public final class ServerProcess: @unchecked Sendable {
     return process.terminationStatus
   }
 
-  /// Starts `adjoint serve --host 127.0.0.1 --port PORT ARGUMENTS` and waits (at most 20 s) until it listens.
-  public init(port: Int = 0, arguments: [String] = []) throws {
+  /// Starts `adjoint serve --host 127.0.0.1 --port PORT ARGUMENTS` (with `environment` added to this process's) and
+  /// waits (at most 20 s) until it listens.
+  public init(port: Int = 0, arguments: [String] = [], environment: [String: String] = [:]) throws {
     process.executableURL = Self.executable
     process.arguments = ["serve", "--host", "127.0.0.1", "--port", "\(port)"] + arguments
+    if !environment.isEmpty {
+      process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    }
     process.standardOutput = output
     process.standardError = FileHandle.standardError
     try process.run()
