@@ -11,15 +11,22 @@ public final class TerminationSignals: Sendable {
 
   /// Installs the handler; it runs on a private queue each time a termination signal arrives. Keep the returned
   /// object alive for as long as the handler should run.
+  ///
+  /// Returns once Dispatch has registered the sources (at most a second): a signal that arrived before would be
+  /// lost (the default action is already ignored), so a server that says it is ready after this call does not
+  /// miss a SIGTERM sent the moment it says so.
   public init(_ handler: @escaping @Sendable () -> Void) {
     let queue = DispatchQueue(label: "adjoint.signals")
+    let registered = DispatchSemaphore(value: 0)
     sources = sys_terminationSignals.map { signal in
       sys_ignoreSignal(signal)
       let source = DispatchSource.makeSignalSource(signal: signal, queue: queue)
       source.setEventHandler(handler: handler)
+      source.setRegistrationHandler { registered.signal() }
       source.resume()
       return UncheckedSendableBox(source)
     }
+    for _ in sources { _ = registered.wait(timeout: .now() + 1) }
   }
 
   deinit {
