@@ -173,58 +173,48 @@ private struct MoveStack<Element>: ~Copyable {
   }
 }
 
-/// The offset of the first block of 32 bytes from `p` on that holds a quote, a backslash, a control character or
-/// a byte >= 0x80 (or of the last, shorter, block).
-///
-/// Not inlined: in a small function of its own, the vector comparisons compile to vector instructions.
-@inline(never)
-private func skipPlainASCII(_ b: UnsafePointer<UInt8>, _ start: Int, _ count: Int) -> Int {
-  typealias Bytes = SIMD16<UInt8>
-  // Vector operands throughout: the scalar-broadcasting operators are not specialized as well.
-  let quote = Bytes(repeating: 0x22)
-  let backslash = Bytes(repeating: 0x5C)
-  let space = Bytes(repeating: 0x20)
-  let range = Bytes(repeating: 0x60)
+/// The offset of the first block of 32 bytes from `start` on in which `marks` flags a byte (or of the last, shorter,
+/// block). Inlined into small functions of their own (below), where the vector comparisons compile to vector
+/// instructions; their operands are vectors throughout, since the scalar-broadcasting operators are not
+/// specialized as well.
+@inline(__always)
+private func skipBlocks(
+  _ b: UnsafePointer<UInt8>, _ start: Int, _ count: Int, _ marks: (SIMD16<UInt8>) -> SIMDMask<SIMD16<Int8>>
+) -> Int {
   var p = start
   while p &+ 32 <= count {
     let raw = UnsafeRawPointer(b + p)
-    let v0 = raw.loadUnaligned(as: Bytes.self)
-    let v1 = raw.loadUnaligned(fromByteOffset: 16, as: Bytes.self)
-    // A control character or a byte >= 0x80 is outside 0x20 ..< 0x80.
-    let special =
-      ((v0 &- space) .>= range) .| ((v1 &- space) .>= range) .| (v0 .== quote) .| (v0 .== backslash)
-      .| (v1 .== quote) .| (v1 .== backslash)
-    let words = unsafeBitCast(special, to: SIMD2<UInt64>.self)
+    let found =
+      marks(raw.loadUnaligned(as: SIMD16<UInt8>.self))
+      .| marks(raw.loadUnaligned(fromByteOffset: 16, as: SIMD16<UInt8>.self))
+    let words = unsafeBitCast(found, to: SIMD2<UInt64>.self)
     if words[0] | words[1] != 0 { break }
     p &+= 32
   }
   return p
 }
 
-/// The offset of the first block of 32 bytes from `p` on that holds a `[`, `]`, `"` or `{` (or of the last,
+/// The offset of the first block of 32 bytes from `start` on that holds a quote, a backslash, a control character
+/// or a byte >= 0x80 (or of the last, shorter, block).
+@inline(never)
+private func skipPlainASCII(_ b: UnsafePointer<UInt8>, _ start: Int, _ count: Int) -> Int {
+  let quote = SIMD16<UInt8>(repeating: 0x22)
+  let backslash = SIMD16<UInt8>(repeating: 0x5C)
+  let space = SIMD16<UInt8>(repeating: 0x20)
+  let range = SIMD16<UInt8>(repeating: 0x60)
+  // A control character or a byte >= 0x80 is outside 0x20 ..< 0x80.
+  return skipBlocks(b, start, count) { v in ((v &- space) .>= range) .| (v .== quote) .| (v .== backslash) }
+}
+
+/// The offset of the first block of 32 bytes from `start` on that holds a `[`, `]`, `"` or `{` (or of the last,
 /// shorter, block).
-///
-/// Not inlined, like `skipPlainASCII`.
 @inline(never)
 private func skipToStructural(_ b: UnsafePointer<UInt8>, _ start: Int, _ count: Int) -> Int {
-  typealias Bytes = SIMD16<UInt8>
-  let open = Bytes(repeating: UInt8(ascii: "["))
-  let close = Bytes(repeating: UInt8(ascii: "]"))
-  let quote = Bytes(repeating: UInt8(ascii: "\""))
-  let brace = Bytes(repeating: UInt8(ascii: "{"))
-  var p = start
-  while p &+ 32 <= count {
-    let raw = UnsafeRawPointer(b + p)
-    let v0 = raw.loadUnaligned(as: Bytes.self)
-    let v1 = raw.loadUnaligned(fromByteOffset: 16, as: Bytes.self)
-    let found =
-      (v0 .== open) .| (v0 .== close) .| (v0 .== quote) .| (v0 .== brace) .| (v1 .== open) .| (v1 .== close)
-      .| (v1 .== quote) .| (v1 .== brace)
-    let words = unsafeBitCast(found, to: SIMD2<UInt64>.self)
-    if words[0] | words[1] != 0 { break }
-    p &+= 32
-  }
-  return p
+  let open = SIMD16<UInt8>(repeating: UInt8(ascii: "["))
+  let close = SIMD16<UInt8>(repeating: UInt8(ascii: "]"))
+  let quote = SIMD16<UInt8>(repeating: UInt8(ascii: "\""))
+  let brace = SIMD16<UInt8>(repeating: UInt8(ascii: "{"))
+  return skipBlocks(b, start, count) { v in (v .== open) .| (v .== close) .| (v .== quote) .| (v .== brace) }
 }
 
 @inline(__always)
