@@ -149,15 +149,16 @@ final class Connection: @unchecked Sendable {
     loop.execute { self.startOnLoop() }
   }
 
+  /// The loop that serves the connection.
+  var eventLoop: EventLoop { loop }
+
   /// Closes the connection once idle; a request in flight or partly received is answered (with
-  /// `Connection: close`) first.
-  func drain() {
-    loop.execute {
-      if self.tlsPhase == .sniffing || self.tlsPhase == .handshaking {
-        self.close()
-      } else {
-        self.perform(self.machine.startDraining())
-      }
+  /// `Connection: close`) first. On the loop's thread.
+  func drainOnLoop() {
+    if tlsPhase == .sniffing || tlsPhase == .handshaking {
+      close()
+    } else {
+      perform(machine.startDraining())
     }
   }
 

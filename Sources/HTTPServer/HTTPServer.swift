@@ -170,7 +170,15 @@ public final class HTTPServer: Sendable {
     }
     guard let source else { return }
     source.value.cancel()
-    for connection in connections { connection.drain() }
+    // One task per loop for all its connections: a loop that ran the drains one task at a time could handle a
+    // request on a connection not yet draining after closing another, and answer it without `Connection: close`.
+    var byLoop: [ObjectIdentifier: (loop: EventLoop, connections: [Connection])] = [:]
+    for connection in connections {
+      byLoop[ObjectIdentifier(connection.eventLoop), default: (connection.eventLoop, [])].connections.append(connection)
+    }
+    for (loop, group) in byLoop.values {
+      loop.execute { for connection in group { connection.drainOnLoop() } }
+    }
     let (seconds, attoseconds) = configuration.drainTimeout.components
     let (whole, overflow) = max(0, seconds).multipliedReportingOverflow(by: 1_000_000_000)
     let (sum, carry) = whole.addingReportingOverflow(max(0, attoseconds) / 1_000_000_000)
