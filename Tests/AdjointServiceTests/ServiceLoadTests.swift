@@ -87,9 +87,7 @@ final class ServiceLoadTests: XCTestCase {
       XCTAssertEqual(response?.headers["connection"], "close")
       XCTAssertEqual(try XCTUnwrap(value(response)), Self.slowValue, accuracy: 1e-6)
     }
-    let deadline = Date().addingTimeInterval(30)
-    while server.process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-    XCTAssertFalse(server.process.isRunning)
+    XCTAssertTrue(server.waitForExit(within: 30))
     XCTAssertEqual(server.process.terminationStatus, 0)
   }
 

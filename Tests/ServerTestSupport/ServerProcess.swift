@@ -1,5 +1,9 @@
 import Foundation
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// The real `adjoint` binary, started as `adjoint serve` on a free port (or a given one) as a subprocess; shared by
 /// the test targets that talk to a real server.
 public final class ServerProcess: @unchecked Sendable {
@@ -61,10 +65,21 @@ public final class ServerProcess: @unchecked Sendable {
   /// The server's base URL.
   public var url: URL { URL(string: "\(scheme)://127.0.0.1:\(port)")! }
 
-  /// Stops the server (SIGTERM) and waits for it to exit.
-  public func stop() {
-    if process.isRunning {
-      process.terminate()
+  /// Waits at most `seconds` for the server to exit; returns whether it has.
+  @discardableResult
+  public func waitForExit(within seconds: Double) -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+    return !process.isRunning
+  }
+
+  /// Stops the server (SIGTERM) and waits for it to exit; one still running after `seconds` is killed (SIGKILL), so
+  /// that a server that ignores SIGTERM fails its test instead of hanging it.
+  public func stop(within seconds: Double = 30) {
+    guard process.isRunning else { return }
+    process.terminate()
+    if !waitForExit(within: seconds) {
+      kill(process.processIdentifier, SIGKILL)
       process.waitUntilExit()
     }
   }
