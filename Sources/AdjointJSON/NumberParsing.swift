@@ -1,39 +1,71 @@
 // Decimal-to-double conversion for JSON number literals.
 //
-// Three tiers, all correctly rounded (round-half-to-even, like strtod):
-// 1. Clinger's fast path: a mantissa w <= 2^53 and a decimal exponent q with |q| <= 22 convert exactly as
-//    Double(w) * 10^q or Double(w) / 10^-q (both operands are exact doubles, so one rounding).
-// 2. The Eisel-Lemire algorithm for any mantissa of at most 19 significant digits, using the 128-bit table of
+// Two tiers, both correctly rounded (round-half-to-even, like strtod):
+// 1. The Eisel-Lemire algorithm for any mantissa of at most 19 significant digits, using the 128-bit table of
 //    powers of five in PowersOfFive.swift. This follows fast_float (Lemire, "Number Parsing at a Gigabyte per
 //    Second", 2021), which proves with Mushtak ("Fast Number Parsing Without Fallback", 2023) that the 128-bit
-//    product always suffices for 19 digits, so no fallback is needed in this tier.
-// 3. More than 19 significant digits (never printed by a shortest-round-trip printer): the standard library's
+//    product always suffices for 19 digits, so no fallback is needed in this tier. fast_float first tries
+//    Clinger's fast path (a mantissa of at most 2^53 and |q| <= 22, as `Double(w) / 10^-q`); here it is left out:
+//    in data printed shortest-round-trip, about half the numbers have 17 digits and miss it, and the mispredicted
+//    branch between the two costs more than Eisel-Lemire for all (a matrix of such numbers parses 8% faster).
+// 2. More than 19 significant digits (never printed by a shortest-round-trip printer): the standard library's
 //    `Double(String)`, which is correctly rounded, on the literal's text.
-
-/// Exact powers of ten 10^0 ... 10^22 (all exactly representable as doubles).
-private let exactPowersOfTen: [Double] = [
-  1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
-  1e20, 1e21, 1e22,
-]
 
 @inline(__always)
 private func isDigit(_ c: UInt8) -> Bool { c &- 0x30 < 10 }
 
-/// Reads the eight bytes at `p` (all of which must be inside the buffer) and, when they are all ASCII digits,
-/// returns their value (the first byte is the most significant digit), else `nil` (fast_float's SWAR trick).
+/// Powers of ten 10^0 ... 10^8, for appending up to eight digits to a mantissa.
+private let integerPowersOfTen: [UInt64] = [1, 10, 100, 1000, 10000, 100_000, 1_000_000, 10_000_000, 100_000_000]
+
+/// The value of eight digits `x` (the bytes of eight ASCII digits less `0x30` each, the first byte the most
+/// significant digit; fast_float's SWAR trick).
 @inline(__always)
-private func eightDigits(_ p: UnsafePointer<UInt8>) -> UInt64? {
-  let v = UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self))
-  // Every byte is 0x30...0x39: the high nibble is 3, and adding 6 does not carry into it.
-  guard
-    (v & 0xF0F0_F0F0_F0F0_F0F0) | (((v &+ 0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4)
-      == 0x3333_3333_3333_3333
-  else { return nil }
-  var x = v &- 0x3030_3030_3030_3030
-  x = (x &* 10) &+ (x >> 8)  // pairs of digits in the even bytes
+private func eightDigitValue(_ x: UInt64) -> UInt64 {
+  let x = (x &* 10) &+ (x >> 8)  // pairs of digits in the even bytes
   let a = (x & 0x0000_00FF_0000_00FF) &* (100 &+ (1_000_000 << 32))
   let b = ((x >> 16) & 0x0000_00FF_0000_00FF) &* (1 &+ (10_000 << 32))
   return (a &+ b) >> 32
+}
+
+/// Nonzero in each byte of `v` that is not an ASCII digit, zero in each that is: exact up to and including the
+/// first byte that is not (a carry out of that byte may mark the bytes after it).
+@inline(__always)
+private func nonDigitBytes(_ v: UInt64) -> UInt64 {
+  // A digit's high nibble is 3, and adding 6 to it does not carry into that nibble.
+  let high: UInt64 = 0xF0F0_F0F0_F0F0_F0F0
+  let three: UInt64 = 0x3030_3030_3030_3030
+  return ((v & high) ^ three) | (((v &+ 0x0606_0606_0606_0606) & high) ^ three)
+}
+
+/// Reads the run of ASCII digits at `p` (possibly empty) into `w` as `w * 10^n + run`, wrapping on overflow, and
+/// moves `p` past it. Eight bytes at a time while eight remain in the buffer, the last run of fewer than eight
+/// without a branch per digit; never reads at or past `count`.
+@inline(__always)
+private func readDigits(_ b: UnsafePointer<UInt8>, _ count: Int, _ p: inout Int, _ w: inout UInt64) {
+  while p &+ 8 <= count {
+    let v = UInt64(littleEndian: UnsafeRawPointer(b + p).loadUnaligned(as: UInt64.self))
+    let x = v &- 0x3030_3030_3030_3030
+    let nonDigits = nonDigitBytes(v)
+    if nonDigits == 0 {
+      w = w &* 100_000_000 &+ eightDigitValue(x)
+      p &+= 8
+      continue
+    }
+    // The first k bytes are digits: shifted to the top, with zeros (leading zero digits) below them.
+    let k = nonDigits.trailingZeroBitCount &>> 3
+    // No branch for k == 0 either (a shift by 64 would need one): the mask then clears everything.
+    let some = 0 &- (UInt64(bitPattern: Int64(0 &- k)) >> 63)
+    let tail = eightDigitValue((x &<< UInt64((64 &- 8 &* k) & 63)) & some)
+    w = integerPowersOfTen.withUnsafeBufferPointer { w &* $0[k] } &+ tail
+    p &+= k
+    return
+  }
+  while p < count {
+    let d = b[p] &- 0x30
+    if d >= 10 { break }
+    w = w &* 10 &+ UInt64(d)
+    p += 1
+  }
 }
 
 /// Scans the JSON number that starts at `pos` (which must be `< count`, at a `-` or a digit) and converts it.
@@ -98,48 +130,28 @@ func numberError(_ b: UnsafePointer<UInt8>, _ count: Int, _ start: Int) -> JSONE
 func readNumber(_ b: UnsafePointer<UInt8>, _ count: Int, _ pos: inout Int) -> Double? {
   let start = pos
   var p = pos
-  var negative = false
-  if b[p] == UInt8(ascii: "-") {
-    negative = true
-    p += 1
-    guard p < count, isDigit(b[p]) else { return nil }
-  }
+  // No branch on the sign (in data it is as likely as not): 1 for a '-', else 0, by arithmetic alone.
+  let minus = Int(truncatingIfNeeded: ((UInt32(b[p]) ^ 0x2D) &- 1) >> 8) & 1
+  p &+= minus
+  guard p < count, isDigit(b[p]) else { return nil }
   let intStart = p
   var w: UInt64 = 0
-  if b[p] == UInt8(ascii: "0") {
-    p += 1
-    if p < count && isDigit(b[p]) { return nil }
-  } else if p &+ 1 < count && b[p &+ 1] == UInt8(ascii: ".") {
-    // One digit before the point (the common form of data near 1): no eight-digit attempt.
+  if p &+ 1 < count && b[p &+ 1] == UInt8(ascii: ".") {
+    // One digit before the point (the common form of data near 1).
     w = UInt64(b[p] &- 0x30)
     p &+= 1
+  } else if b[p] == UInt8(ascii: "0") {
+    p += 1
+    if p < count && isDigit(b[p]) { return nil }
   } else {
-    while p &+ 8 <= count, let eight = eightDigits(b + p) {
-      w = w &* 100_000_000 &+ eight
-      p &+= 8
-    }
-    while p < count {
-      let d = b[p] &- 0x30
-      if d >= 10 { break }
-      w = w &* 10 &+ UInt64(d)
-      p += 1
-    }
+    readDigits(b, count, &p, &w)
   }
   var digitCount = p - intStart
   var exp10 = 0
   if p < count && b[p] == UInt8(ascii: ".") {
     p += 1
     let fracStart = p
-    while p &+ 8 <= count, let eight = eightDigits(b + p) {
-      w = w &* 100_000_000 &+ eight
-      p &+= 8
-    }
-    while p < count {
-      let d = b[p] &- 0x30
-      if d >= 10 { break }
-      w = w &* 10 &+ UInt64(d)
-      p += 1
-    }
+    readDigits(b, count, &p, &w)
     let fracDigits = p - fracStart
     if fracDigits == 0 { return nil }
     digitCount += fracDigits
@@ -181,29 +193,16 @@ func readNumber(_ b: UnsafePointer<UInt8>, _ count: Int, _ pos: inout Int) -> Do
       return try? slowNumber(b, start, p)
     }
   }
-  return decimalToDouble(w, exp10, negative)
+  return decimalToDouble(w, exp10, sign: UInt64(truncatingIfNeeded: minus) << 63)
 }
 
-/// The correctly rounded `(negative ? -1 : 1) * w * 10^exp10`, or `nil` when it overflows to infinity.
-@inline(__always)
-func decimalToDouble(_ w: UInt64, _ exp10: Int, _ negative: Bool) -> Double? {
-  if exp10 >= -22 && exp10 <= 22 && w <= 1 << 53 {
-    var d = Double(w)
-    exactPowersOfTen.withUnsafeBufferPointer { pow10 in
-      if exp10 < 0 { d /= pow10[-exp10] } else { d *= pow10[exp10] }
-    }
-    return negative ? -d : d
-  }
-  return eiselLemire(w, exp10, negative)
-}
-
-/// The Eisel-Lemire algorithm (as in fast_float's `compute_float`); zero for `w == 0`.
+/// The correctly rounded `w * 10^q` with the sign bit `sign` (`0` or `1 << 63`), or `nil` when it overflows to
+/// infinity: the Eisel-Lemire algorithm, as in fast_float's `compute_float`.
 ///
-/// Not inlined: `decimalToDouble`'s fast path stays small enough to inline where numbers are read.
-@inline(never)
-private func eiselLemire(_ w: UInt64, _ q: Int, _ negative: Bool) -> Double? {
-  if w == 0 { return negative ? -0.0 : 0.0 }
-  let sign: UInt64 = negative ? 1 << 63 : 0
+/// No branch on the sign: in a matrix of data, a number is as likely negative as not.
+@inline(__always)
+private func decimalToDouble(_ w: UInt64, _ q: Int, sign: UInt64) -> Double? {
+  if w == 0 { return Double(bitPattern: sign) }
   if q < -342 { return Double(bitPattern: sign) }
   if q > 308 { return nil }
   let lz = w.leadingZeroBitCount
