@@ -25,8 +25,10 @@ let package = Package(
     // glibc's sincos, which Swift's Glibc module does not expose.
     .systemLibrary(name: "CMath"),
     .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
-    // A small, fast JSON reader and writer that never goes through Codable. Standard library plus CBase64.
-    .target(name: "AdjointJSON", dependencies: ["CBase64"]),
+    // A small, fast JSON reader and writer that never goes through Codable. Standard library plus CBase64 and CDigits.
+    .target(name: "AdjointJSON", dependencies: ["CBase64", "CDigits"]),
+    // Sixteen ASCII digits at once with SSE2, inlined into AdjointJSON's number reader (a header only).
+    .systemLibrary(name: "CDigits"),
     // Base64 decoding with AVX2 (chosen at run time), called only from AdjointJSON's Base64.swift.
     .target(name: "CBase64"),
     // The `expr` language and the JSON `graph` form, compiled to engine programs.

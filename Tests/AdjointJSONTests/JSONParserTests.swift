@@ -126,6 +126,12 @@ final class JSONParserTests: XCTestCase {
       // Errors inside a matrix's row come out of the general path, with their offsets.
       (Array("[[1.5, 2.25], [3, 04]]".utf8), "leading zeros are not allowed", 18),
       (Array("[[1.5, 2.25], [3, 4.]]".utf8), "expected a digit after the decimal point", 20),
+      // The same with room after the point for sixteen digits and more (read at once).
+      (Array("[4., 1.25, 1.25, 1.25, 1.25, 1.25]".utf8), "expected a digit after the decimal point", 3),
+      (Array("[4.e5, 1.25, 1.25, 1.25, 1.25, 1.25]".utf8), "expected a digit after the decimal point", 3),
+      (Array("[-4.x, 1.25, 1.25, 1.25, 1.25, 1.25]".utf8), "expected a digit after the decimal point", 4),
+      (Array("[4.0000000000000000000000000000005e, 1.25, 1.25, 1.25]".utf8), "expected a digit in the exponent", 35),
+      (Array("[0.5, 4.25.5, 1.25, 1.25, 1.25, 1.25]".utf8), "expected ',' or ']'", 10),
       (Array("{\"a\":1,\"a\":2}".utf8), "duplicate key 'a'", 7),
       (Array("[1] x".utf8), "unexpected 'x' after the JSON value", 4),
       (Array("[1]]".utf8), "unexpected ']' after the JSON value", 3),
@@ -262,6 +268,44 @@ final class JSONParserTests: XCTestCase {
     for (a, b) in zip(parsed, expected) where a.bitPattern != b.bitPattern {
       mismatches += 1
       if mismatches < 5 { XCTFail("\(b.description) parsed as \(a.description)") }
+    }
+    XCTAssertEqual(mismatches, 0)
+  }
+
+  /// Numbers of the form d.ddd at every length of the fraction (sixteen digits are read at once, and the rest in one
+  /// more step, when 26 bytes remain), with and without exponents, among separators of each kind: as the standard
+  /// library reads them.
+  func testOneDigitBeforeThePointAtEveryFractionLength() throws {
+    var rng = SystemRandomNumberGenerator()
+    var literals: [String] = []
+    for fraction in 1...40 {
+      for _ in 0..<100 {
+        var s = Bool.random(using: &rng) ? "-" : ""
+        s += String(Int.random(in: 0...9, using: &rng)) + "."
+        s += String((0..<fraction).map { _ in Character(Unicode.Scalar(UInt8.random(in: 48...57, using: &rng))) })
+        if Int.random(in: 0..<4, using: &rng) == 0 {
+          s += ["e", "E"].randomElement(using: &rng)! + ["", "+", "-"].randomElement(using: &rng)!
+          s += String(Int.random(in: 0...300, using: &rng))
+        }
+        literals.append(s)
+      }
+    }
+    literals.shuffle(using: &rng)
+    let separators = [",", ", ", " ,", ",\n", "\t,\r\n"]
+    var text = "["
+    for (i, s) in literals.enumerated() { text += (i > 0 ? separators.randomElement(using: &rng)! : "") + s }
+    text += "]"
+    let parsed = try XCTUnwrap(try parse(text).arrayValue?.numericTensor?.data)
+    XCTAssertEqual(parsed.count, literals.count)
+    var mismatches = 0
+    for (a, s) in zip(parsed, literals) {
+      let reference = Double(s)!
+      // Exponents of at most 300 on d.ddd: all finite.
+      XCTAssertTrue(reference.isFinite, s)
+      if a.bitPattern != reference.bitPattern {
+        mismatches += 1
+        if mismatches < 5 { XCTFail("\(s): got \(a), expected \(reference)") }
+      }
     }
     XCTAssertEqual(mismatches, 0)
   }
