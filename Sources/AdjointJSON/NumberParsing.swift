@@ -45,7 +45,9 @@ private func nonDigitBytes(_ v: UInt64) -> UInt64 {
 @inline(__always)
 private func readDigits(_ b: UnsafePointer<UInt8>, _ count: Int, _ p: inout Int, _ w: inout UInt64) {
   while p &+ 8 <= count {
-    let k = appendDigits(b + p, &w)
+    let v = UInt64(littleEndian: UnsafeRawPointer(b + p).loadUnaligned(as: UInt64.self))
+    let k = nonDigitBytes(v).trailingZeroBitCount &>> 3  // 8 when all are digits
+    appendDigits(v, k, &w)
     p &+= k
     if k < 8 { return }
   }
@@ -57,18 +59,22 @@ private func readDigits(_ b: UnsafePointer<UInt8>, _ count: Int, _ p: inout Int,
   }
 }
 
-/// Appends the run of ASCII digits that starts the eight bytes at `p` (all of which must be readable) to `w`, as
-/// `w * 10^k + run`, and returns its length k (0...8). No branch depends on the bytes.
+/// Appends the `k` (0...8) ASCII digits that start the eight bytes at `p` (all of which must be readable) to `w`, as
+/// `w * 10^k + digits`.
 @inline(__always)
-private func appendDigits(_ p: UnsafePointer<UInt8>, _ w: inout UInt64) -> Int {
-  let v = UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self))
-  // The first k bytes are digits (8 when all are): shifted to the top, with zeros (leading zero digits) below them;
-  // when k is 0 the mask clears everything (a shift by 64 would need a branch).
-  let k = nonDigitBytes(v).trailingZeroBitCount &>> 3
+private func appendDigits(_ p: UnsafePointer<UInt8>, _ k: Int, _ w: inout UInt64) {
+  appendDigits(UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self)), k, &w)
+}
+
+/// Appends the first `k` (0...8) bytes of `v`, ASCII digits (the first in the lowest byte), to `w`, as
+/// `w * 10^k + digits`. No branch depends on `k`.
+@inline(__always)
+private func appendDigits(_ v: UInt64, _ k: Int, _ w: inout UInt64) {
+  // The k digits shifted to the top, with zeros (leading zero digits) below them; when k is 0 the mask clears
+  // everything (a shift by 64 would need a branch).
   let some = 0 &- (UInt64(bitPattern: Int64(0 &- k)) >> 63)
   let run = eightDigitValue(((v &- 0x3030_3030_3030_3030) &<< UInt64((64 &- 8 &* k) & 63)) & some)
   w = integerPowersOfTen.withUnsafeBufferPointer { w &* $0[k] } &+ run
-  return k
 }
 
 /// Scans the JSON number that starts at `pos` (which must be `< count`, at a `-` or a digit) and converts it.
@@ -141,44 +147,29 @@ func readNumber(_ b: UnsafePointer<UInt8>, _ count: Int, _ pos: inout Int) -> Do
   var w: UInt64 = 0
   var digitCount: Int
   var exp10: Int
-  if p &+ 26 <= count && b[p &+ 1] == UInt8(ascii: ".") {
-    // One digit before the point, the common form of data near 1: sixteen digits after it at once, then up to
-    // eight more in one step, with no branch on how many there are (in data, 15 to 19 as often as not).
+  if p &+ 34 <= count && b[p &+ 1] == UInt8(ascii: ".") {
+    // One digit before the point, the common form of data near 1: the length of the fraction from one look at 32
+    // bytes, its first sixteen digits at once, then up to eight more in one step, with no branch on how many there
+    // are (in data, 15 to 19 as often as not).
     var sixteen: UInt64 = 0
-    let n = Int(adjoint_sixteen_digits(b + p + 2, &sixteen))
-    if n == 0 { return nil }
+    let m = Int(adjoint_leading_digits(b + p + 2, &sixteen))
+    if m == 0 { return nil }
     w = UInt64(b[p] &- 0x30) &* 10_000_000_000_000_000 &+ sixteen  // fewer than 16 digits: zeros follow them
-    p &+= 2 &+ n
-    var more = appendDigits(b + p, &w)  // none unless all 16 were digits
-    p &+= more
-    if more == 8 {
-      let start = p
+    var more = max(m &- 16, 0)
+    if more <= 8 {
+      appendDigits(b + p + 18, more, &w)
+      p &+= 2 &+ m
+    } else {
+      appendDigits(b + p + 18, 8, &w)
+      p &+= 26
       readDigits(b, count, &p, &w)
-      more &+= p &- start
+      more = p &- (intStart &+ 18)
     }
-    digitCount = 1 &+ n &+ more
+    digitCount = 1 &+ 16 &+ more  // the digits of `w`, with any zeros after fewer than 16
     exp10 = -16 &- more
   } else {
-    if p &+ 1 < count && b[p &+ 1] == UInt8(ascii: ".") {
-      w = UInt64(b[p] &- 0x30)
-      p &+= 1
-    } else if b[p] == UInt8(ascii: "0") {
-      p += 1
-      if p < count && isDigit(b[p]) { return nil }
-    } else {
-      readDigits(b, count, &p, &w)
-    }
-    digitCount = p - intStart
-    exp10 = 0
-    if p < count && b[p] == UInt8(ascii: ".") {
-      p += 1
-      let fracStart = p
-      readDigits(b, count, &p, &w)
-      let fracDigits = p - fracStart
-      if fracDigits == 0 { return nil }
-      digitCount += fracDigits
-      exp10 = -fracDigits
-    }
+    guard let (mantissa, digits, exponent) = readMantissa(b, count, &p) else { return nil }
+    (w, digitCount, exp10) = (mantissa, digits, exponent)
   }
   if p < count && (b[p] | 0x20) == UInt8(ascii: "e") {
     p += 1
@@ -199,22 +190,8 @@ func readNumber(_ b: UnsafePointer<UInt8>, _ count: Int, _ pos: inout Int) -> Do
     exp10 += expNegative ? -e : e
   }
   pos = p
-  if digitCount > 19 {
-    // Leading zeros ("0.000123") are not significant and did not overflow `w`.
-    var significant = digitCount
-    var q = intStart
-    while q < p {
-      let c = b[q]
-      if c == UInt8(ascii: "0") {
-        significant -= 1
-      } else if c != UInt8(ascii: ".") {
-        break
-      }
-      q += 1
-    }
-    if significant > 19 {
-      return try? slowNumber(b, start, p)
-    }
+  if digitCount > 19 && significantDigits(b, intStart, p, digitCount) > 19 {
+    return try? slowNumber(b, start, p)
   }
   return decimalToDouble(w, exp10, sign: UInt64(truncatingIfNeeded: minus) << 63)
 }
@@ -267,6 +244,57 @@ private func decimalToDouble(_ w: UInt64, _ q: Int, sign: UInt64) -> Double? {
   mantissa &= ~(1 << 52)
   if power2 >= 0x7FF { return nil }
   return Double(bitPattern: sign | mantissa | (UInt64(power2) << 52))
+}
+
+/// Reads the digits and the fraction of a JSON number from `p` (at a digit) to its end or its exponent, and moves `p`
+/// there: the digits as an integer (wrapping after 19), how many there are, and the power of ten that they take;
+/// `nil` for a leading zero before a digit or a point without a digit after it. Any form but the common "d.ddd" with
+/// 34 bytes from its start, which `readNumber` reads itself; not inlined, so that the loops that read numbers stay
+/// small (and `decimalToDouble` inlines into them).
+@inline(never)
+private func readMantissa(_ b: UnsafePointer<UInt8>, _ count: Int, _ p: inout Int) -> (UInt64, Int, Int)? {
+  let intStart = p
+  var w: UInt64 = 0
+  if p &+ 1 < count && b[p &+ 1] == UInt8(ascii: ".") {
+    w = UInt64(b[p] &- 0x30)
+    p &+= 1
+  } else if b[p] == UInt8(ascii: "0") {
+    p += 1
+    if p < count && isDigit(b[p]) { return nil }
+  } else {
+    readDigits(b, count, &p, &w)
+  }
+  var digitCount = p - intStart
+  var exp10 = 0
+  if p < count && b[p] == UInt8(ascii: ".") {
+    p += 1
+    let fracStart = p
+    readDigits(b, count, &p, &w)
+    let fracDigits = p - fracStart
+    if fracDigits == 0 { return nil }
+    digitCount += fracDigits
+    exp10 = -fracDigits
+  }
+  return (w, digitCount, exp10)
+}
+
+/// The significant digits of the `digitCount` digits in `b[intStart..<end]` (a JSON number without its sign): all but
+/// the leading zeros ("0.000123"), which did not overflow the mantissa. Not inlined: it is rare, and it keeps the
+/// loops that read numbers small enough for `decimalToDouble` to inline into them.
+@inline(never)
+private func significantDigits(_ b: UnsafePointer<UInt8>, _ intStart: Int, _ end: Int, _ digitCount: Int) -> Int {
+  var significant = digitCount
+  var q = intStart
+  while q < end {
+    let c = b[q]
+    if c == UInt8(ascii: "0") {
+      significant -= 1
+    } else if c != UInt8(ascii: ".") {
+      break
+    }
+    q += 1
+  }
+  return significant
 }
 
 /// The slow path for literals with more than 19 significant digits.

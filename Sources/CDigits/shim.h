@@ -1,4 +1,4 @@
-// Sixteen ASCII digits at once with SSE2 (part of every x86-64 processor), for AdjointJSON's number reader. Inline,
+// Up to 32 ASCII digits at once with SSE2 (part of every x86-64 processor), for AdjointJSON's number reader. Inline,
 // so that Swift inlines it where numbers are read; a plain loop elsewhere.
 #ifndef ADJOINT_CDIGITS_SHIM_H
 #define ADJOINT_CDIGITS_SHIM_H
@@ -7,17 +7,21 @@
 #include <emmintrin.h>
 #endif
 
-/// Reads the run of ASCII digits at the start of the 16 bytes at `p` (all of which must be readable): returns its
-/// length n (0...16) and stores in `*value` the number that its digits make followed by 16 - n zeros (so that the
-/// first digit always weighs 10^15). No branch depends on the bytes.
-static inline int adjoint_sixteen_digits(const uint8_t *p, uint64_t *value) {
+/// Reads the run of ASCII digits at the start of the 32 bytes at `p` (all of which must be readable): returns its
+/// length m (0...32) and stores in `*value` the number that its first min(m, 16) digits make followed by zeros up to
+/// 16 digits (so that the first digit always weighs 10^15). No branch depends on the bytes, and the length depends
+/// on the loads and one comparison only (not on the conversion).
+static inline int adjoint_leading_digits(const uint8_t *p, uint64_t *value) {
 #if defined(__SSE2__)
   const __m128i zero = _mm_setzero_si128();
+  const __m128i nine = _mm_set1_epi8(9);
   __m128i d = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)p), _mm_set1_epi8('0'));
+  __m128i e = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)(p + 16)), _mm_set1_epi8('0'));
   // A byte is a digit when, less '0', it is at most 9 (unsigned).
-  __m128i isDigit = _mm_cmpeq_epi8(_mm_subs_epu8(d, _mm_set1_epi8(9)), zero);
-  unsigned nonDigits = (unsigned)_mm_movemask_epi8(isDigit) ^ 0xFFFFu;
-  int n = __builtin_ctz(nonDigits | 0x10000u);
+  uint64_t digits = (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_subs_epu8(d, nine), zero));
+  digits |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_subs_epu8(e, nine), zero)) << 16;
+  int m = __builtin_ctzll(~digits);
+  int n = m < 16 ? m : 16;
   // Bytes n... become zero digits.
   __m128i index = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   d = _mm_and_si128(d, _mm_cmpgt_epi8(_mm_set1_epi8((char)n), index));
@@ -29,17 +33,14 @@ static inline int adjoint_sixteen_digits(const uint8_t *p, uint64_t *value) {
   uint64_t high = (uint32_t)_mm_cvtsi128_si32(eights);
   uint64_t low = (uint32_t)_mm_cvtsi128_si32(_mm_srli_si128(eights, 4));
   *value = high * 100000000u + low;
-  return n;
+  return m;
 #else
+  int m = 0;
+  while (m < 32 && (uint8_t)(p[m] - '0') < 10) m += 1;
   uint64_t v = 0;
-  int n = 0;
-  while (n < 16 && (uint8_t)(p[n] - '0') < 10) {
-    v = v * 10 + (uint64_t)(p[n] - '0');
-    n += 1;
-  }
-  for (int i = n; i < 16; i++) v *= 10;
+  for (int i = 0; i < 16; i++) v = v * 10 + (i < m ? (uint64_t)(p[i] - '0') : 0);
   *value = v;
-  return n;
+  return m;
 #endif
 }
 #endif

@@ -126,7 +126,7 @@ final class JSONParserTests: XCTestCase {
       // Errors inside a matrix's row come out of the general path, with their offsets.
       (Array("[[1.5, 2.25], [3, 04]]".utf8), "leading zeros are not allowed", 18),
       (Array("[[1.5, 2.25], [3, 4.]]".utf8), "expected a digit after the decimal point", 20),
-      // The same with room after the point for sixteen digits and more (read at once).
+      // The same with room after the point for 32 digits (read at once).
       (Array("[4., 1.25, 1.25, 1.25, 1.25, 1.25]".utf8), "expected a digit after the decimal point", 3),
       (Array("[4.e5, 1.25, 1.25, 1.25, 1.25, 1.25]".utf8), "expected a digit after the decimal point", 3),
       (Array("[-4.x, 1.25, 1.25, 1.25, 1.25, 1.25]".utf8), "expected a digit after the decimal point", 4),
@@ -272,9 +272,9 @@ final class JSONParserTests: XCTestCase {
     XCTAssertEqual(mismatches, 0)
   }
 
-  /// Numbers of the form d.ddd at every length of the fraction (sixteen digits are read at once, and the rest in one
-  /// more step, when 26 bytes remain), with and without exponents, among separators of each kind: as the standard
-  /// library reads them.
+  /// Numbers of the form d.ddd at every length of the fraction (when 34 bytes remain, its length is read from 32 bytes
+  /// at once, its first sixteen digits at once, the next eight in one step, and any more one by one), with and
+  /// without exponents, among separators of each kind: as the standard library reads them.
   func testOneDigitBeforeThePointAtEveryFractionLength() throws {
     var rng = SystemRandomNumberGenerator()
     var literals: [String] = []
