@@ -74,7 +74,8 @@ package struct Compute: Sendable {
   package let cache: ProgramCache
   package let registry: GraphRegistry
   package let pool: WorkerPool
-  /// Runs the slices of a large matrix's parse on the request's worker and the idle ones (`nil` with one worker).
+  /// Runs the slices of a large matrix's parse, and the halves of a large matrix product, on the request's worker and
+  /// the idle ones (`nil` with one worker).
   private let parallelFor: JSONParallelFor?
 
   package init(limits: ServiceLimits, cache: ProgramCache, registry: GraphRegistry, pool: WorkerPool) {
@@ -283,6 +284,8 @@ package struct Compute: Sendable {
       if let index = compiled.inputIndex[k] { tangents[index] = tensor.scalars }
     }
     compiled.load(point, into: workspace)
+    // One request's products in halves over idle workers; not those of a batch's points (the points are spread).
+    workspace.parallelFor = fanOut ? parallelFor : nil
     if settings.checkNumerics {
       try checkNumerics(
         product, function: function, compiled: compiled, workspace: workspace, point: point,
@@ -580,6 +583,7 @@ package struct Compute: Sendable {
     pool.fanOut(parts) { part in
       do throws(Problem) {
         let block = try compiled.withWorkspace { workspace throws(Problem) in
+          workspace.parallelFor = nil  // the parts are the parallelism
           compiled.load(point, into: workspace)
           return try body(part, workspace, results)
         }

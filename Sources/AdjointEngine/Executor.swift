@@ -12,7 +12,8 @@ enum Executor {
   /// Runs every instruction forward.
   static func forward<T: ADScalar>(
     _ program: Program, _ values: UnsafeMutablePointer<T>, _ scratch: UnsafeMutablePointer<T>,
-    _ registers: UnsafeMutablePointer<T>, derivatives: UnsafeMutablePointer<Double>? = nil
+    _ registers: UnsafeMutablePointer<T>, derivatives: UnsafeMutablePointer<Double>? = nil,
+    parallel: ParallelFor? = nil
   ) {
     if T.self == Double.self && program.allScalar {
       values.withMemoryRebound(to: Double.self, capacity: program.arenaCount) { v in
@@ -31,7 +32,7 @@ enum Executor {
         fusedForward(program.fusedGroups[group], program, values, registers)
         index = program.fusedGroups[group].last + 1
       } else {
-        forward(program, index, values, scratch)
+        forward(program, index, values, scratch, parallel: parallel)
         index += 1
       }
     }
@@ -39,15 +40,17 @@ enum Executor {
 
   /// Runs instruction `index` forward.
   static func forward<T: ADScalar>(
-    _ program: Program, _ index: Int, _ v: UnsafeMutablePointer<T>, _ scratch: UnsafeMutablePointer<T>
+    _ program: Program, _ index: Int, _ v: UnsafeMutablePointer<T>, _ scratch: UnsafeMutablePointer<T>,
+    parallel: ParallelFor? = nil
   ) {
-    forward(program.code[index], program.slots, program.plans, v, scratch)
+    forward(program.code[index], program.slots, program.plans, v, scratch, parallel: parallel)
   }
 
-  /// Runs one instruction forward over the given slots and plans: a program's, or a ``Tape``'s as it records.
+  /// Runs one instruction forward over the given slots and plans: a program's, or a ``Tape``'s as it records. A large
+  /// matrix product runs in parts through `parallel`, when given.
   static func forward<T: ADScalar>(
     _ instruction: Program.Instruction, _ slots: [Program.Slot], _ plans: [Plan], _ v: UnsafeMutablePointer<T>,
-    _ scratch: UnsafeMutablePointer<T>
+    _ scratch: UnsafeMutablePointer<T>, parallel: ParallelFor? = nil
   ) {
     let out = slots[Int(instruction.out)]
     let po = v + out.offset
@@ -68,7 +71,7 @@ enum Executor {
       normalizeForward(instruction.op, map, count, operand(instruction.a), po, scratch)
     case .matmul:
       guard case .matmul(let matmul) = plan else { preconditionFailure("matmul without a plan") }
-      matmulForward(matmul, operand(instruction.a), operand(instruction.b), po)
+      matmulForward(matmul, operand(instruction.a), operand(instruction.b), po, parallel: parallel)
     case .view:
       guard case .map(let map) = plan else { preconditionFailure("view without a plan") }
       viewForward(map, operand(instruction.a), po)
@@ -87,7 +90,7 @@ enum Executor {
   static func reverse<T: ADScalar>(
     _ program: Program, _ values: UnsafeMutablePointer<T>, _ adjoints: UnsafeMutablePointer<T>,
     _ scratch: UnsafeMutablePointer<T>, _ registers: UnsafeMutablePointer<T>, active: [Bool],
-    derivatives: UnsafeMutablePointer<Double>? = nil
+    derivatives: UnsafeMutablePointer<Double>? = nil, parallel: ParallelFor? = nil
   ) {
     if T.self == Double.self && program.allScalar {
       values.withMemoryRebound(to: Double.self, capacity: program.arenaCount) { v in
@@ -109,7 +112,7 @@ enum Executor {
         fusedReverse(program.fusedGroups[group], program, values, adjoints, registers, active)
         index = program.fusedGroups[group].first
       } else {
-        reverse(program, index, values, adjoints, scratch, active)
+        reverse(program, index, values, adjoints, scratch, active, parallel: parallel)
       }
     }
   }
@@ -130,10 +133,10 @@ enum Executor {
     reverse(program, values, adjoints, scratch, registers, active: active)
   }
 
-  /// Runs the reverse rule of instruction `index`.
+  /// Runs the reverse rule of instruction `index`; a large matrix product in parts through `parallel`, when given.
   static func reverse<T: ADScalar>(
     _ program: Program, _ index: Int, _ v: UnsafeMutablePointer<T>, _ g: UnsafeMutablePointer<T>,
-    _ scratch: UnsafeMutablePointer<T>, _ active: [Bool]
+    _ scratch: UnsafeMutablePointer<T>, _ active: [Bool], parallel: ParallelFor? = nil
   ) {
     let instruction = program.code[index]
     guard active[Int(instruction.out)] else { return }
@@ -168,7 +171,7 @@ enum Executor {
     case .matmul:
       guard case .matmul(let matmul) = plan else { return }
       let store = (program.adjointStorers[Int(a)] == index, program.adjointStorers[Int(b)] == index)
-      matmulReverse(matmul, value(a), value(b), vo, go, adjoint(a), adjoint(b), store: store)
+      matmulReverse(matmul, value(a), value(b), vo, go, adjoint(a), adjoint(b), store: store, parallel: parallel)
     case .view:
       guard case .map(let map) = plan, let ga = adjoint(a) else { return }
       viewReverse(map, ga, go)

@@ -2,6 +2,9 @@
 // program's slots say. It is allocated once per program and reused across replays, so a warm replay allocates
 // nothing. Unsafe pointers stay inside the engine's Executor and Ops files and this one.
 
+/// Runs `body(0)`, …, `body(count - 1)`, perhaps on several threads at once, and returns when all have returned.
+public typealias ParallelFor = @Sendable (_ count: Int, _ body: @escaping @Sendable (Int) -> Void) -> Void
+
 /// The arenas of one evaluation, generic over the number type.
 final class Arena<T: ADScalar> {
   let program: Program
@@ -11,6 +14,8 @@ final class Arena<T: ADScalar> {
   let registers: UnsafeMutablePointer<T>
   /// For a scalar program over doubles: the derivatives the forward sweep keeps for the reverse sweep (sin, cos).
   let derivatives: UnsafeMutablePointer<Double>?
+  /// Where the sweeps run a large matrix product in parts (`nil`: all on the calling thread).
+  var parallel: ParallelFor?
   private let count: Int
   private let scratchCount: Int
   private let registerCount: Int
@@ -53,13 +58,16 @@ final class Arena<T: ADScalar> {
     derivatives?.deallocate()
   }
 
-  func forward() { Executor.forward(program, values, scratch, registers, derivatives: derivatives) }
+  func forward() {
+    Executor.forward(program, values, scratch, registers, derivatives: derivatives, parallel: parallel)
+  }
 
   /// Zeroes the adjoints the sweep will accumulate into, seeds output `output` with `seed(i)` and runs the reverse
   /// sweep.
   func reverse(output: Int, active: ActiveSet, seed: (Int) -> T) {
     prepareReverse(output: output, active: active, seed: seed)
-    Executor.reverse(program, values, adjoints, scratch, registers, active: active.slots, derivatives: derivatives)
+    Executor.reverse(
+      program, values, adjoints, scratch, registers, active: active.slots, derivatives: derivatives, parallel: parallel)
   }
 
   /// The forward sweep and the reverse sweep of output `output` seeded with ones, in one pass over memory.
@@ -141,6 +149,14 @@ public final class Workspace {
   private var anticipatesGradient = false
   /// Whether the adjoint arena holds the gradient that the last ``forward()`` computed ahead of ``backward()``.
   var gradientAhead = false
+
+  /// Where the forward and reverse sweeps over doubles run the two halves of the rows of a large matrix product (at
+  /// least 2^22 multiply-adds) at once, for instance over a pool's idle threads; `nil` (the default): one after the
+  /// other on the calling thread. The results are the same, bit for bit, either way.
+  public var parallelFor: ParallelFor? {
+    get { arena.parallel }
+    set { arena.parallel = newValue }
+  }
 
   /// Allocates arenas for `program` and writes its constants.
   public init(_ program: Program) {

@@ -1,5 +1,8 @@
 import AdjointEngine
 import AdjointExpressions
+import Dispatch
+import Foundation
+import Synchronization
 import XCTest
 
 /// The derivative ladder for matmul (vector, matrix, batched, broadcast batches), dot, outer and transpose.
@@ -32,6 +35,74 @@ final class LinearAlgebraOpTests: XCTestCase {
     }
     let square = Domain.uniform(-1...1).sample(&rng, [3, 3])
     try assertDerivatives("x @ x @ x", at: ["x": square])
+  }
+
+  /// Products of at least 2^22 multiply-adds run as halves of their rows, at once on other threads when the
+  /// workspace has a `parallelFor`: forward (A·B), reverse (gA = gC·Bᵀ and gB = Aᵀ·gC, transposed operands), and an
+  /// adjoint that two products accumulate into, all equal bit for bit to the results on one thread, and to the
+  /// reference product to rounding.
+  func testLargeProductsSplitAcrossThreadsGiveTheSameResults() throws {
+    var rng = SeededGenerator("split products")
+    // 130 x 260 times 260 x 140: 4.7M multiply-adds; halves of 65 rows.
+    let inputs: Inputs = [
+      "a": Domain.uniform(-1...1).sample(&rng, [130, 260]), "b": Domain.uniform(-1...1).sample(&rng, [260, 140]),
+      "c": Domain.uniform(-1...1).sample(&rng, [260, 140]), "w": Domain.uniform(-1...1).sample(&rng, [130, 140]),
+    ]
+    let program = try compile("sum(tanh(a @ b) * w) + sum((a @ c) * w)", inputs)
+    let plain = workspace(program, inputs).valueWithPullback()
+    // The gradients by plain loops: gC₁ = w·(1 − tanh²(a·b)), gC₂ = w; ga = gC₁·bᵀ + gC₂·cᵀ, gb = aᵀ·gC₁, gc = aᵀ·gC₂.
+    let (a, b, c, w) = (inputs["a"]!.scalars, inputs["b"]!.scalars, inputs["c"]!.scalars, inputs["w"]!.scalars)
+    // x (m×k, or k×m when transposed) times y (k×n, or n×k when transposed).
+    func product(_ x: [Double], _ y: [Double], _ m: Int, _ k: Int, _ n: Int, tx: Bool = false, ty: Bool = false)
+      -> [Double]
+    {
+      var out = [Double](repeating: 0, count: m * n)
+      for i in 0..<m {
+        for l in 0..<k {
+          let left = tx ? x[l * m + i] : x[i * k + l]
+          for j in 0..<n { out[i * n + j] += left * (ty ? y[j * k + l] : y[l * n + j]) }
+        }
+      }
+      return out
+    }
+    let ab = product(a, b, 130, 260, 140)
+    let g1 = (0..<ab.count).map { (1 - tanh(ab[$0]) * tanh(ab[$0])) * w[$0] }
+    let ga = zip(product(g1, b, 130, 140, 260, ty: true), product(w, c, 130, 140, 260, ty: true)).map { $0 + $1 }
+    let expected: [(String, [Double], [Int])] = [
+      ("a", ga, [130, 260]), ("b", product(a, g1, 260, 130, 140, tx: true), [260, 140]),
+      ("c", product(a, w, 260, 130, 140, tx: true), [260, 140]),
+    ]
+    for (name, gradient, shape) in expected {
+      let got = plain.adjoints[try inputIndices(program, [name])[0]]
+      assertClose(got, Tensor(shape: shape, scalars: gradient), relative: 1e-12, name)
+    }
+    let parts = Atomic<Int>(0)
+    let threads = Mutex<Set<String>>([])
+    let split = workspace(program, inputs)
+    split.parallelFor = { count, body in
+      DispatchQueue.concurrentPerform(iterations: count) { part in
+        parts.add(1, ordering: .relaxed)
+        threads.withLock { _ = $0.insert("\(pthread_self())") }
+        body(part)
+      }
+    }
+    func differences(_ x: Tensor, _ y: Tensor) -> Int {
+      x.shape != y.shape ? -1 : zip(x.scalars, y.scalars).filter { $0.bitPattern != $1.bitPattern }.count
+    }
+    for _ in 0..<2 {  // a second replay too
+      let (value, adjoints) = split.valueWithPullback()
+      XCTAssertEqual(differences(value, plain.value), 0)
+      XCTAssertEqual(adjoints.count, plain.adjoints.count)
+      for (got, expected) in zip(adjoints, plain.adjoints) { XCTAssertEqual(differences(got, expected), 0) }
+    }
+    // Each replay: two forward products and four reverse ones (gA twice, gB, gC), each in two halves.
+    XCTAssertEqual(parts.load(ordering: .relaxed), 2 * 6 * 2)
+    XCTAssertGreaterThan(threads.withLock { $0.count }, 1)
+    // Below the size, nothing is split.
+    let small: Inputs = ["a": inputs["a"]!, "b": Tensor(repeating: 0.5, shape: [260, 2])]
+    let smallSplit = workspace(try compile("sum(a @ b)", small), small)
+    smallSplit.parallelFor = { _, _ in XCTFail("a small product was split") }
+    XCTAssertEqual(smallSplit.valueWithPullback().value, try evaluate("sum(a @ b)", small))
   }
 
   func testMatmulOfEmptyDimensions() throws {

@@ -142,6 +142,14 @@ final class ConcurrencyTests: XCTestCase {
       server.wait()
     }
     let points = (0..<200).map { #"{"x": \#(Double($0) / 100), "y": 0.5}"# }.joined(separator: ",")
+    // 162 x 162 matrices: each product is 4.25M multiply-adds, so it runs as two halves, on two workers when the other
+    // is idle; the answers must not depend on which.
+    func matrix(_ seed: Int) -> String {
+      "["
+        + (0..<162).map { i in
+          "[" + (0..<162).map { j in "\(((i * 31 + j * 17 + seed) % 97) - 48)e-2" }.joined(separator: ",") + "]"
+        }.joined(separator: ",") + "]"
+    }
     let bodies: [(String, String)] = [
       ("/gradient", #"{"expr": "sin(x*y) + x^2", "at": {"x": 1.5, "y": -0.5}}"#),
       ("/hessian", #"{"expr": "(1 - x)^2 + 100*(y - x^2)^2", "batch": [\#(points)]}"#),
@@ -153,12 +161,14 @@ final class ConcurrencyTests: XCTestCase {
         "/hessian",
         #"{"expr": "sum(tanh(x))^2", "at": {"x": [\#((0..<70).map { "\(Double($0) / 70)" }.joined(separator: ","))]}}"#
       ),
+      ("/gradient", #"{"expr": "sum(tanh(X @ W) * X)", "at": {"X": \#(matrix(1)), "W": \#(matrix(2))}}"#),
     ]
     let expected = try bodies.map { path, body -> String in
       let connection = try RawConnection(port: port)
       connection.post(path, body)
       return try XCTUnwrap(connection.read()?.body)
     }
+    for (body, (path, _)) in zip(expected, bodies) { XCTAssertFalse(body.contains("\"status\""), "\(path): \(body)") }
     DispatchQueue.concurrentPerform(iterations: 6) { client in
       guard let connection = try? RawConnection(port: port) else { return XCTFail("cannot connect") }
       for round in 0..<6 {

@@ -4,15 +4,40 @@ import CBLAS
 // Doubles go through OpenBLAS's dgemm; a reverse product whose other factor holds a non-finite value, and every
 // product of dual numbers, runs a plain loop that honours the zero rule (0·∞ contributes 0).
 
+/// One dgemm call's operands, which may run as parts over disjoint rows of C on several threads at once.
+private struct BLASProduct: @unchecked Sendable {
+  let transA: Bool
+  let transB: Bool
+  let m: Int
+  let n: Int
+  let k: Int
+  let a: UnsafeMutablePointer<Double>
+  let b: UnsafeMutablePointer<Double>
+  let c: UnsafeMutablePointer<Double>
+  let accumulate: Bool
+
+  /// Computes rows `rows` of C: those rows of `op(A)` times all of `op(B)`.
+  func run(rows: Range<Int>) {
+    guard !rows.isEmpty else { return }
+    // Row i of op(A) starts at a + i·k, or (transposed: column i of A, m wide) at a + i.
+    let first = transA ? a + rows.lowerBound : a + rows.lowerBound * k
+    cblas_dgemm(
+      CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, Int32(rows.count),
+      Int32(n), Int32(k), 1, first, Int32(transA ? m : k), b, Int32(transB ? k : n), accumulate ? 1 : 0,
+      c + rows.lowerBound * n, Int32(n))
+  }
+}
+
 extension Executor {
   static func matmulForward<T: ADScalar>(
-    _ plan: MatmulPlan, _ a: UnsafeMutablePointer<T>, _ b: UnsafeMutablePointer<T>, _ out: UnsafeMutablePointer<T>
+    _ plan: MatmulPlan, _ a: UnsafeMutablePointer<T>, _ b: UnsafeMutablePointer<T>, _ out: UnsafeMutablePointer<T>,
+    parallel: ParallelFor? = nil
   ) {
     plan.batch.forEachRow { count, o, x, y, _, so, sx, sy, _ in
       for t in 0..<count {
         gemm(
           transA: false, transB: false, m: plan.m, n: plan.n, k: plan.k, a + x + t * sx, b + y + t * sy,
-          out + o + t * so, accumulate: false, chainRule: false)
+          out + o + t * so, accumulate: false, chainRule: false, parallel: parallel)
       }
     }
   }
@@ -28,7 +53,7 @@ extension Executor {
   static func matmulReverse<T: ADScalar>(
     _ plan: MatmulPlan, _ a: UnsafeMutablePointer<T>, _ b: UnsafeMutablePointer<T>, _ out: UnsafeMutablePointer<T>,
     _ gout: UnsafeMutablePointer<T>, _ ga: UnsafeMutablePointer<T>?, _ gb: UnsafeMutablePointer<T>?,
-    store: (a: Bool, b: Bool) = (false, false)
+    store: (a: Bool, b: Bool) = (false, false), parallel: ParallelFor? = nil
   ) {
     let (m, n, k) = (plan.m, plan.n, plan.k)
     plan.batch.forEachRow { count, o, x, y, _, so, sx, sy, _ in
@@ -41,15 +66,13 @@ extension Executor {
           // gA (m×k) += gC (m×n) · Bᵀ (n×k)
           gemm(
             transA: false, transB: true, m: m, n: k, k: n, gc, b, ga + x + t * sx, accumulate: !store.a,
-            chainRule: true,
-            finite: (cotangent, factors))
+            chainRule: true, finite: (cotangent, factors), parallel: parallel)
         }
         if let gb {
           // gB (k×n) += Aᵀ (k×m) · gC (m×n)
           gemm(
             transA: true, transB: false, m: k, n: n, k: m, a, gc, gb + y + t * sy, accumulate: !store.b,
-            chainRule: true,
-            finite: (factors, cotangent))
+            chainRule: true, finite: (factors, cotangent), parallel: parallel)
         }
       }
     }
@@ -101,24 +124,33 @@ extension Executor {
   /// Row-major `C (m×n) = op(A) · op(B)` (or `+=` when accumulating), where `op(A)` is m×k and `op(B)` is k×n.
   /// With `chainRule`, every term with a zero factor contributes exactly zero; `finite` says which factors are
   /// already known to hold no infinity and no NaN (the others are checked).
+  ///
+  /// A product of doubles of at least ``parallelProductSize`` multiply-adds always runs as two halves of C's rows,
+  /// through `parallel` when given (at once, on two threads), else one after the other: so that its result does not
+  /// depend on the threads (BLAS blocks the two halves differently from the whole, which changes the roundings).
   static func gemm<T: ADScalar>(
     transA: Bool, transB: Bool, m: Int, n: Int, k: Int, _ a: UnsafeMutablePointer<T>, _ b: UnsafeMutablePointer<T>,
-    _ c: UnsafeMutablePointer<T>, accumulate: Bool, chainRule: Bool, finite: (a: Bool, b: Bool) = (false, false)
+    _ c: UnsafeMutablePointer<T>, accumulate: Bool, chainRule: Bool, finite: (a: Bool, b: Bool) = (false, false),
+    parallel: ParallelFor? = nil
   ) {
     if m == 0 || n == 0 { return }
     _ = blasSingleThreaded
     if T.self == Double.self, m * n * k > 0,
       !chainRule || ((finite.a || allFinite(a, m * k)) && (finite.b || allFinite(b, k * n)))
     {
-      a.withMemoryRebound(to: Double.self, capacity: m * k) { a in
-        b.withMemoryRebound(to: Double.self, capacity: k * n) { b in
-          c.withMemoryRebound(to: Double.self, capacity: m * n) { c in
-            cblas_dgemm(
-              CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, Int32(m),
-              Int32(n), Int32(k), 1, a, Int32(transA ? m : k), b, Int32(transB ? k : n), accumulate ? 1 : 0, c,
-              Int32(n))
-          }
+      let product = BLASProduct(
+        transA: transA, transB: transB, m: m, n: n, k: k, a: doubles(a), b: doubles(b), c: doubles(c),
+        accumulate: accumulate)
+      if m >= 2 * parallelMinimumRows, m * n * k >= parallelProductSize {
+        let half = m / 2
+        if let parallel {
+          parallel(2) { part in part == 0 ? product.run(rows: 0..<half) : product.run(rows: half..<m) }
+        } else {
+          product.run(rows: 0..<half)
+          product.run(rows: half..<m)
         }
+      } else {
+        product.run(rows: 0..<m)
       }
       return
     }
@@ -137,6 +169,13 @@ extension Executor {
 
   /// OpenBLAS runs each product on the calling thread: the service's workers are the parallelism.
   static let blasSingleThreaded: Void = openblas_set_num_threads(1)
+
+  /// The multiply-adds from which a product splits in two (2^22, about 0.15 ms of one core's time here): below that,
+  /// waking a second thread costs more than it saves. The second half packs `op(B)` again (about 1% more work).
+  static let parallelProductSize = 1 << 22
+
+  /// The fewest rows of C a half may have.
+  static let parallelMinimumRows = 16
 
   @inline(__always)
   static func allFinite<T: ADScalar>(_ p: UnsafeMutablePointer<T>, _ count: Int) -> Bool {
