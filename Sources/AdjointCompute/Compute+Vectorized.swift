@@ -190,15 +190,31 @@ extension Compute {
       if layout == .nested {
         // `{"value":` v `,"gradient":{"x":` x `,"y":` y `}}`, the pieces rendered once.
         let pieces = Self.lanePieces(key: key, names: names)
-        let firstOpening = Array(pieces.opening.dropFirst())
-        for lane in 0..<lanes {
-          writer.writeFragment(lane == 0 ? firstOpening : pieces.opening)
-          writer.write(value.scalars[lane])
-          for (column, piece) in zip(columns, pieces.members) {
-            writer.writeFragment(piece)
-            writer.write(column[lane])
+        // The members' pieces end to end and the columns lane by lane, read through buffers in the lane loop, which
+        // then retains no array per lane (iterating arrays of arrays did, twice per member: 4% of S2's time).
+        let memberBytes = pieces.members.flatMap { $0 }
+        let memberEnds = pieces.members.reduce(into: [Int]()) { $0.append(($0.last ?? 0) + $1.count) }
+        let width = columns.count
+        var byLane = [Double](repeating: 0, count: lanes * width)
+        for (c, column) in columns.enumerated() {
+          for lane in 0..<lanes { byLane[lane * width + c] = column[lane] }
+        }
+        memberBytes.withUnsafeBytes { memberBytes in
+          pieces.opening.withUnsafeBytes { opening in
+            pieces.closing.withUnsafeBytes { closing in
+              for lane in 0..<lanes {
+                writer.writeFragment(lane == 0 ? UnsafeRawBufferPointer(rebasing: opening.dropFirst()) : opening)
+                writer.write(value.scalars[lane])
+                var start = 0
+                for c in 0..<width {
+                  writer.writeFragment(UnsafeRawBufferPointer(rebasing: memberBytes[start..<memberEnds[c]]))
+                  start = memberEnds[c]
+                  writer.write(byLane[lane * width + c])
+                }
+                writer.writeFragment(closing)
+              }
+            }
           }
-          writer.writeFragment(pieces.closing)
         }
       } else {
         for lane in 0..<lanes {

@@ -137,7 +137,13 @@ public struct JSONWriter: ~Copyable, Sendable {
   /// caller that writes the same structure many times from pieces rendered once (e.g. `,{"value":` before each
   /// number of a batch). The caller vouches that the pieces and the values between them make valid JSON.
   public mutating func writeFragment(_ fragment: [UInt8]) {
-    fragment.withUnsafeBytes { append($0) }
+    fragment.withUnsafeBytes { writeFragment($0) }
+  }
+
+  /// ``writeFragment(_:)-([UInt8])`` of bytes the caller holds: a loop over many values then retains no array per
+  /// value.
+  public mutating func writeFragment(_ fragment: UnsafeRawBufferPointer) {
+    append(fragment)
     needsComma = false
   }
 

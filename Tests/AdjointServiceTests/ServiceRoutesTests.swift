@@ -206,7 +206,8 @@ final class ServiceRoutesTests: LiveServerTestCase {
       let ys = Self.randomVector(count, seed: 12)
       let points = (0..<count).map { ["x": 2 * xs[$0], "y": 2 * ys[$0]] }
       for (path, extra) in [
-        ("/gradient", [String: Any]()), ("/hessian", [:]), ("/jvp", ["tangent": ["x": 1.0]]),
+        ("/gradient", [String: Any]()), ("/gradient", ["wrt": ["y"]]), ("/gradient", ["wrt": ["y", "x"]]),
+        ("/hessian", [:]), ("/jvp", ["tangent": ["x": 1.0]]),
         ("/vjp", ["cotangent": 2.0]), ("/jacobian", ["mode": "forward"]), ("/evaluate", [:]),
       ] {
         let batch = try post(path, extra.merging(["expr": rosenbrock, "batch": points]) { $1 })
