@@ -77,6 +77,11 @@ package struct Compute: Sendable {
   /// Runs the slices of a large matrix's parse, and the halves of a large matrix product, on the request's worker and
   /// the idle ones (`nil` with one worker).
   private let parallelFor: JSONParallelFor?
+  /// Runs the halves of a large matrix product one after the other: for a batch's points (the points are spread
+  /// over the workers) and with one worker, so that every answer splits its products as a single request does.
+  private static let oneThread: ParallelFor = { count, body in
+    for part in 0..<count { body(part) }
+  }
 
   package init(limits: ServiceLimits, cache: ProgramCache, registry: GraphRegistry, pool: WorkerPool) {
     self.limits = limits
@@ -284,8 +289,8 @@ package struct Compute: Sendable {
       if let index = compiled.inputIndex[k] { tangents[index] = tensor.scalars }
     }
     compiled.load(point, into: workspace)
-    // One request's products in halves over idle workers; not those of a batch's points (the points are spread).
-    workspace.parallelFor = fanOut ? parallelFor : nil
+    // One request's products in halves over idle workers; a batch's points' in the same halves on their own worker.
+    workspace.parallelFor = fanOut ? parallelFor ?? Self.oneThread : Self.oneThread
     if settings.checkNumerics {
       try checkNumerics(
         product, function: function, compiled: compiled, workspace: workspace, point: point,
@@ -583,7 +588,7 @@ package struct Compute: Sendable {
     pool.fanOut(parts) { part in
       do throws(Problem) {
         let block = try compiled.withWorkspace { workspace throws(Problem) in
-          workspace.parallelFor = nil  // the parts are the parallelism
+          workspace.parallelFor = Self.oneThread  // the parts are the parallelism
           compiled.load(point, into: workspace)
           return try body(part, workspace, results)
         }

@@ -151,8 +151,9 @@ public final class Workspace {
   var gradientAhead = false
 
   /// Where the forward and reverse sweeps over doubles run the two halves of the rows of a large matrix product (at
-  /// least 2^22 multiply-adds) at once, for instance over a pool's idle threads; `nil` (the default): one after the
-  /// other on the calling thread. The results are the same, bit for bit, either way.
+  /// least 2^22 multiply-adds), for instance at once over a pool's idle threads. The results are the same, bit for
+  /// bit, whichever threads run the halves; they may differ in the last bits from those of `nil` (the default: each
+  /// product whole, on the calling thread), as BLAS blocks the halves differently.
   public var parallelFor: ParallelFor? {
     get { arena.parallel }
     set { arena.parallel = newValue }

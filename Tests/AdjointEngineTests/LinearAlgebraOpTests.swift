@@ -37,10 +37,10 @@ final class LinearAlgebraOpTests: XCTestCase {
     try assertDerivatives("x @ x @ x", at: ["x": square])
   }
 
-  /// Products of at least 2^22 multiply-adds run as halves of their rows, at once on other threads when the
-  /// workspace has a `parallelFor`: forward (A·B), reverse (gA = gC·Bᵀ and gB = Aᵀ·gC, transposed operands), and an
-  /// adjoint that two products accumulate into, all equal bit for bit to the results on one thread, and to the
-  /// reference product to rounding.
+  /// Given a `parallelFor`, products of at least 2^22 multiply-adds run as halves of their rows: forward (A·B),
+  /// reverse (gA = gC·Bᵀ and gB = Aᵀ·gC, transposed operands), and an adjoint that two products accumulate into. The
+  /// halves run at once give the results of the halves run one after the other bit for bit, and both (and the whole
+  /// products) equal plain loops' to rounding.
   func testLargeProductsSplitAcrossThreadsGiveTheSameResults() throws {
     var rng = SeededGenerator("split products")
     // 130 x 260 times 260 x 140: 4.7M multiply-adds; halves of 65 rows.
@@ -49,7 +49,10 @@ final class LinearAlgebraOpTests: XCTestCase {
       "c": Domain.uniform(-1...1).sample(&rng, [260, 140]), "w": Domain.uniform(-1...1).sample(&rng, [130, 140]),
     ]
     let program = try compile("sum(tanh(a @ b) * w) + sum((a @ c) * w)", inputs)
-    let plain = workspace(program, inputs).valueWithPullback()
+    let whole = workspace(program, inputs).valueWithPullback()
+    let halvesInTurn = workspace(program, inputs)
+    halvesInTurn.parallelFor = { count, body in for part in 0..<count { body(part) } }
+    let plain = halvesInTurn.valueWithPullback()
     // The gradients by plain loops: gC₁ = w·(1 − tanh²(a·b)), gC₂ = w; ga = gC₁·bᵀ + gC₂·cᵀ, gb = aᵀ·gC₁, gc = aᵀ·gC₂.
     let (a, b, c, w) = (inputs["a"]!.scalars, inputs["b"]!.scalars, inputs["c"]!.scalars, inputs["w"]!.scalars)
     // x (m×k, or k×m when transposed) times y (k×n, or n×k when transposed).
@@ -73,8 +76,9 @@ final class LinearAlgebraOpTests: XCTestCase {
       ("c", product(a, w, 260, 130, 140, tx: true), [260, 140]),
     ]
     for (name, gradient, shape) in expected {
-      let got = plain.adjoints[try inputIndices(program, [name])[0]]
-      assertClose(got, Tensor(shape: shape, scalars: gradient), relative: 1e-12, name)
+      let index = try inputIndices(program, [name])[0]
+      assertClose(plain.adjoints[index], Tensor(shape: shape, scalars: gradient), relative: 1e-12, name + " (halves)")
+      assertClose(whole.adjoints[index], Tensor(shape: shape, scalars: gradient), relative: 1e-12, name + " (whole)")
     }
     let parts = Atomic<Int>(0)
     let threads = Mutex<Set<String>>([])

@@ -226,6 +226,29 @@ final class ServiceRoutesTests: LiveServerTestCase {
     }
   }
 
+  /// Large matrix products (130 x 260 times 260 x 140: 4.7M multiply-adds) run in halves, on two workers for a single
+  /// request and on one for a batch's points: the answers are the same (the whole products' would differ in their
+  /// last bits).
+  func testBatchOfLargeProductsEqualsOneByOne() throws {
+    func matrix(_ rows: Int, _ columns: Int, _ seed: Int) -> [[Double]] {
+      (0..<rows).map { i in (0..<columns).map { j in Double((i * 31 + j * 17 + seed) % 97 - 48) / 50 } }
+    }
+    let points = [
+      ["X": matrix(130, 260, 1), "W": matrix(260, 140, 2)], ["X": matrix(130, 260, 3), "W": matrix(260, 140, 4)],
+    ]
+    let expr = "sum(tanh(X @ W))"
+    let batch = try post("/gradient", ["expr": expr, "batch": points])
+    XCTAssertEqual(batch.status, 200, String(batch.body.prefix(300)))
+    let results = try XCTUnwrap((batch.json as? [String: Any])?["results"] as? [Any])
+    XCTAssertEqual(results.count, 2)
+    for (index, point) in points.enumerated() {
+      let single = try post("/gradient", ["expr": expr, "at": point])
+      let expected = try JSONSerialization.data(withJSONObject: single.json!, options: [.sortedKeys])
+      let found = try JSONSerialization.data(withJSONObject: results[index], options: [.sortedKeys])
+      XCTAssertTrue(found == expected, "point \(index): the batch's answer differs from the single request's")
+    }
+  }
+
   func testBatchPointsMayHaveDifferentShapes() throws {
     let answer = try object(
       "/gradient", ["expr": "sum(x^2)", "batch": [["x": [1.0, 2.0]], ["x": 3.0], ["x": [[1.0]]]]])

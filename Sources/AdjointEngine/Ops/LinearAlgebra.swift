@@ -125,9 +125,9 @@ extension Executor {
   /// With `chainRule`, every term with a zero factor contributes exactly zero; `finite` says which factors are
   /// already known to hold no infinity and no NaN (the others are checked).
   ///
-  /// A product of doubles of at least ``parallelProductSize`` multiply-adds always runs as two halves of C's rows,
-  /// through `parallel` when given (at once, on two threads), else one after the other: so that its result does not
-  /// depend on the threads (BLAS blocks the two halves differently from the whole, which changes the roundings).
+  /// Given `parallel`, a product of doubles of at least ``parallelProductSize`` multiply-adds runs as two halves of
+  /// C's rows through it (at once, when it runs them on two threads). Its result is then the same whichever threads
+  /// run the halves, but may differ in the last bits from the unsplit product (BLAS blocks the halves differently).
   static func gemm<T: ADScalar>(
     transA: Bool, transB: Bool, m: Int, n: Int, k: Int, _ a: UnsafeMutablePointer<T>, _ b: UnsafeMutablePointer<T>,
     _ c: UnsafeMutablePointer<T>, accumulate: Bool, chainRule: Bool, finite: (a: Bool, b: Bool) = (false, false),
@@ -141,14 +141,9 @@ extension Executor {
       let product = BLASProduct(
         transA: transA, transB: transB, m: m, n: n, k: k, a: doubles(a), b: doubles(b), c: doubles(c),
         accumulate: accumulate)
-      if m >= 2 * parallelMinimumRows, m * n * k >= parallelProductSize {
+      if let parallel, m >= 2 * parallelMinimumRows, m * n * k >= parallelProductSize {
         let half = m / 2
-        if let parallel {
-          parallel(2) { part in part == 0 ? product.run(rows: 0..<half) : product.run(rows: half..<m) }
-        } else {
-          product.run(rows: 0..<half)
-          product.run(rows: half..<m)
-        }
+        parallel(2) { part in part == 0 ? product.run(rows: 0..<half) : product.run(rows: half..<m) }
       } else {
         product.run(rows: 0..<m)
       }
@@ -171,7 +166,8 @@ extension Executor {
   static let blasSingleThreaded: Void = openblas_set_num_threads(1)
 
   /// The multiply-adds from which a product splits in two (2^22, about 0.15 ms of one core's time here): below that,
-  /// waking a second thread costs more than it saves. The second half packs `op(B)` again (about 1% more work).
+  /// waking a second thread costs more than it saves. Each half packs all of `op(B)`: run one after the other, the
+  /// halves of W3's products took 3–4% longer than the whole products.
   static let parallelProductSize = 1 << 22
 
   /// The fewest rows of C a half may have.
