@@ -111,12 +111,11 @@ extension Compute {
     return true
   }
 
-  /// Runs `product` over every lane and writes the lanes' results, as the elements of a JSON array, or with `whole`
-  /// as the whole response (`{"results": [...]}`), which saves copying it.
   /// The pieces of one lane's `{"value": v, "<key>": {"<name>": g, ...}}`: the opening with its leading comma
-  /// (`,{"value":`), the piece before each name's number (`,"gradient":{"x":`, then `,"y":`), and the closing.
+  /// (`,{"value":`), the piece before each name's number (`,"gradient":{"x":`, then `,"y":`) end to end in `members`,
+  /// piece i ending at `memberEnds[i]`, and the closing.
   private static func lanePieces(key: String, names: [String]) -> (
-    opening: [UInt8], members: [[UInt8]], closing: [UInt8]
+    opening: [UInt8], members: [UInt8], memberEnds: [Int], closing: [UInt8]
   ) {
     func rendered(_ key: String) -> [UInt8] {
       var writer = JSONWriter(capacity: 32)
@@ -124,18 +123,20 @@ extension Compute {
       return writer.bytes
     }
     let opening = Array(",{".utf8) + rendered("value")
-    var members: [[UInt8]] = []
+    var members: [UInt8] = []
+    var memberEnds: [Int] = []
     for (index, name) in names.enumerated() {
-      members.append(
-        index == 0
-          ? [UInt8(ascii: ",")] + rendered(key) + [UInt8(ascii: "{")] + rendered(name)
-          : [UInt8(ascii: ",")] + rendered(name))
+      members += index == 0 ? [UInt8(ascii: ",")] + rendered(key) + [UInt8(ascii: "{")] : [UInt8(ascii: ",")]
+      members += rendered(name)
+      memberEnds.append(members.count)
     }
     // No names: the member object is empty.
     let closing = names.isEmpty ? [UInt8(ascii: ",")] + rendered(key) + Array("{}}".utf8) : Array("}}".utf8)
-    return (opening, members, closing)
+    return (opening, members, memberEnds, closing)
   }
 
+  /// Runs `product` over every lane and writes the lanes' results, as the elements of a JSON array, or with `whole`
+  /// as the whole response (`{"results": [...]}`), which saves copying it.
   private func answerLanes(
     _ product: Product, _ settings: Settings, function: Function, compiled: CompiledProgram, workspace: Workspace,
     whole: Bool
@@ -190,16 +191,15 @@ extension Compute {
       if layout == .nested {
         // `{"value":` v `,"gradient":{"x":` x `,"y":` y `}}`, the pieces rendered once.
         let pieces = Self.lanePieces(key: key, names: names)
-        // The members' pieces end to end and the columns lane by lane, read through buffers in the lane loop, which
-        // then retains no array per lane (iterating arrays of arrays did, twice per member: 4% of S2's time).
-        let memberBytes = pieces.members.flatMap { $0 }
-        let memberEnds = pieces.members.reduce(into: [Int]()) { $0.append(($0.last ?? 0) + $1.count) }
+        // The pieces and the columns (lane by lane) are read through buffers in the lane loop, which then retains no
+        // array per lane (iterating arrays of arrays did, twice per member: 4% of S2's time).
+        let memberEnds = pieces.memberEnds
         let width = columns.count
         var byLane = [Double](repeating: 0, count: lanes * width)
         for (c, column) in columns.enumerated() {
           for lane in 0..<lanes { byLane[lane * width + c] = column[lane] }
         }
-        memberBytes.withUnsafeBytes { memberBytes in
+        pieces.members.withUnsafeBytes { memberBytes in
           pieces.opening.withUnsafeBytes { opening in
             pieces.closing.withUnsafeBytes { closing in
               for lane in 0..<lanes {

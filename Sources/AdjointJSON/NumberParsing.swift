@@ -202,8 +202,7 @@ func readNumber(_ b: UnsafePointer<UInt8>, _ count: Int, _ pos: inout Int) -> Do
 /// No branch on the sign: in a matrix of data, a number is as likely negative as not.
 @inline(__always)
 private func decimalToDouble(_ w: UInt64, _ q: Int, sign: UInt64) -> Double? {
-  if w == 0 { return Double(bitPattern: sign) }
-  if q < -342 { return Double(bitPattern: sign) }
+  if w == 0 || q < -342 { return Double(bitPattern: sign) }
   if q > 308 { return nil }
   let lz = w.leadingZeroBitCount
   let ws = w << UInt64(lz)

@@ -39,7 +39,8 @@ final class Connection: @unchecked Sendable {
   }
 
   let id: Int
-  private let loop: EventLoop
+  /// The loop that serves the connection.
+  let loop: EventLoop
   /// Names this connection to its loop; set when it starts.
   private var token: UInt64 = 0
   private var started = false
@@ -148,9 +149,6 @@ final class Connection: @unchecked Sendable {
   func start() {
     loop.execute { self.startOnLoop() }
   }
-
-  /// The loop that serves the connection.
-  var eventLoop: EventLoop { loop }
 
   /// Closes the connection once idle; a request in flight or partly received is answered (with
   /// `Connection: close`) first. On the loop's thread.

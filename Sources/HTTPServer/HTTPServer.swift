@@ -172,12 +172,8 @@ public final class HTTPServer: Sendable {
     source.value.cancel()
     // One task per loop for all its connections: a loop that ran the drains one task at a time could handle a
     // request on a connection not yet draining after closing another, and answer it without `Connection: close`.
-    var byLoop: [ObjectIdentifier: (loop: EventLoop, connections: [Connection])] = [:]
-    for connection in connections {
-      byLoop[ObjectIdentifier(connection.eventLoop), default: (connection.eventLoop, [])].connections.append(connection)
-    }
-    for (loop, group) in byLoop.values {
-      loop.execute { for connection in group { connection.drainOnLoop() } }
+    for group in Dictionary(grouping: connections, by: { ObjectIdentifier($0.loop) }).values {
+      group[0].loop.execute { for connection in group { connection.drainOnLoop() } }
     }
     let (seconds, attoseconds) = configuration.drainTimeout.components
     let (whole, overflow) = max(0, seconds).multipliedReportingOverflow(by: 1_000_000_000)

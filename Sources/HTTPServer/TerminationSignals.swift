@@ -26,7 +26,8 @@ public final class TerminationSignals: Sendable {
       source.resume()
       return UncheckedSendableBox(source)
     }
-    for _ in sources { _ = registered.wait(timeout: .now() + 1) }
+    let deadline = DispatchTime.now() + 1
+    for _ in sources { _ = registered.wait(timeout: deadline) }
   }
 
   deinit {
