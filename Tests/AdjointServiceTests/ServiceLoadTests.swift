@@ -9,8 +9,10 @@ import XCTest
 /// Admission control, deadlines and draining under load, each against its own `adjoint serve` subprocess.
 final class ServiceLoadTests: XCTestCase {
   /// A request with a tiny body and a long computation: a 1200 x 1200 matrix product (about 3.5 GFLOP).
-  private static let slow = #"{"expr": "a = broadcast_to(x, shape=[1200, 1200]); sum(a @ a)", "at": {"x": 0.001}}"#
-  private static let slowValue = 1200.0 * 1200 * 1200 * 1e-6
+  // About 0.2 s of one worker here (1500³ multiply-adds); at 1200 it took 0.10–0.12 s, too close to the 0.1 s
+  // deadline below, which a request queued 20 ms after it must overrun.
+  private static let slow = #"{"expr": "a = broadcast_to(x, shape=[1500, 1500]); sum(a @ a)", "at": {"x": 0.001}}"#
+  private static let slowValue = 1500.0 * 1500 * 1500 * 1e-6
 
   private func value(_ response: RawConnection.Response?) -> Double? {
     ((response?.json as? [String: Any])?["values"] as? [String: Any])?["out"] as? Double
