@@ -165,8 +165,8 @@ extension Executor {
   /// OpenBLAS runs each product on the calling thread: the service's workers are the parallelism.
   static let blasSingleThreaded: Void = openblas_set_num_threads(1)
 
-  /// The multiply-adds from which a product splits in two (2^22: 0.17 ms at the 50 GFLOPS that S3's products reach
-  /// here): below that, waking a second thread costs more than it saves. Each half packs all of `op(B)`: run one after the other, the
+  /// The multiply-adds from which a product splits in two (2^22: about 0.2 ms at the 44–53 GFLOPS that S3's products
+  /// reach here, by profile): below that, waking a second thread costs more than it saves. Each half packs all of `op(B)`: run one after the other, the
   /// halves of W3's products took 3–4% longer than the whole products.
   static let parallelProductSize = 1 << 22
 
